@@ -1,0 +1,11 @@
+"""Subcommands of the ``interp`` command line, one module each.
+
+Every module here defines ``register(subparsers)``, adding its parser with
+``set_defaults(func=...)``; the function gets the parsed namespace and returns an exit code.
+"""
+
+COMMAND_MODULES = [
+    "interp.commands.basics",  # models, runs, show
+    "interp.commands.lens",  # lens
+    "interp.commands.neurons",  # neuron, mine
+]

@@ -1,0 +1,62 @@
+"""What every experiment script shares: config parsing, clear errors, a progress bar factory.
+
+An experiment is ``main(config) -> dict`` (the JSON summary). :func:`run_script` parses the
+config dataclass from the command line, runs it, turns :class:`InterpError` into a one-line
+message with exit status 2, and writes ``--json`` when the config has a ``json`` field.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from interp.config import parse
+from interp.errors import InterpError
+
+C = TypeVar("C")
+
+
+def progress(iterable=None, **kwargs: Any):
+    """tqdm on stderr, quiet when stderr is not a terminal unless forced (CI logs)."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", None)  # None: disable when not a tty
+    kwargs.setdefault("leave", False)
+    kwargs.setdefault("file", sys.stderr)
+    return tqdm(iterable, **kwargs)
+
+
+def to_jsonable(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def run_script(main: Callable[[C], dict[str, Any]], config_cls: type[C], argv=None) -> int:
+    config = parse(config_cls, argv, description=sys.modules[main.__module__].__doc__)
+    try:
+        summary = main(config)
+    except InterpError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was stored", file=sys.stderr)
+        return 130
+    path = getattr(config, "json", None)
+    if path:
+        Path(path).write_text(json.dumps(to_jsonable(summary), indent=2))
+        print(f"wrote {path}")
+    return 0

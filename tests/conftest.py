@@ -1,0 +1,35 @@
+"""Shared fixtures: reference models loaded once per session, an isolated store and cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+# Keep every test run away from the user's own results and cache.
+_TMP = tempfile.mkdtemp(prefix="interp-tests-")
+os.environ.setdefault("INTERP_CACHE_DIR", os.path.join(_TMP, "cache"))
+os.environ["INTERP_RESULTS_DIR"] = os.path.join(_TMP, "results")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def ioi_model():
+    from interp.models import load
+
+    return load("reference:ioi", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def recall_model():
+    from interp.models import load
+
+    return load("reference:recall", device="cpu")
+
+
+@pytest.fixture()
+def store(tmp_path):
+    from interp.store import ResultsStore
+
+    return ResultsStore(tmp_path / "results")
