@@ -237,6 +237,40 @@ def _find_hub_model(name: str) -> Path | str:
     return hub_id
 
 
+def model_sources() -> list[dict[str, str]]:
+    """Every known model with where it would come from on this machine (no loading)."""
+    from interp.reference import REFERENCE_MODELS
+    from interp.settings import models_dir
+
+    rows = []
+    for kind in REFERENCE_MODELS:
+        rows.append({"model": REFERENCE_PREFIX + kind, "available": "yes", "source": "built in"})
+    reachable = None
+    base = models_dir()
+    for name, hub_id in HUB_MODELS.items():
+        where = None
+        if base is not None and ((base / name).is_dir() or (base / hub_id).is_dir()):
+            where = f"local dir under {base}"
+        else:
+            try:
+                from huggingface_hub import snapshot_download
+
+                snapshot_download(hub_id, local_files_only=True)
+                where = "Hugging Face cache"
+            except Exception:
+                if reachable is None:
+                    reachable = hub_reachable(timeout=2.0)
+                where = "hub (downloads on first use)" if reachable else None
+        rows.append(
+            {
+                "model": name if name == hub_id else f"{name} (= {hub_id})",
+                "available": "yes" if where else "no",
+                "source": where or "not here: hub unreachable, no local copy",
+            }
+        )
+    return rows
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """True if a TCP connection to the hub can be opened within ``timeout`` seconds."""
     endpoint = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}")

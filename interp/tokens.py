@@ -41,7 +41,7 @@ def to_tokens(
     for prompt in batch:
         if not prompt or not prompt.strip():
             raise PromptError("the prompt is empty; type some text to analyse.")
-        ids = model.to_tokens(prompt, prepend_bos=prepend_bos)[0]
+        ids = model.to_tokens(prompt, prepend_bos=prepend_bos, truncate=False)[0]
         check_length(model, ids.shape[0], prompt)
         unk = _unk_id(model)
         if unk is not None and (ids == unk).any():

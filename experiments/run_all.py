@@ -1,0 +1,75 @@
+"""The main job: reproduce the three findings, store the runs, then open the dashboard.
+
+* IOI circuit (Wang et al. 2022) on GPT-2 small, else on ``reference:ioi``;
+* Poland -> Warsaw (Merullo et al. 2023) on GPT-2 medium, else on ``reference:recall``;
+* FFN key-value memories (Geva et al. 2021/2022) on GPT-2 small, else ``reference:recall``.
+
+GPT-2 weights are looked for in the Hugging Face cache, in ``$INTERP_MODELS_DIR`` and on the
+hub; when none are found, the built-in reference models (planted, known mechanisms) are used
+and the run says so. Each experiment runs as its own process and prints its own summary.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from interp.config import option, parse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Config:
+    dashboard: bool = option(True, "open the Streamlit dashboard after the experiments")
+    port: int = option(8501, "dashboard port")
+    device: str = option("auto", "auto, cpu, cuda or mps")
+
+
+def pick(preferred: str, fallback: str) -> tuple[str, bool]:
+    from interp.models import model_sources
+
+    available = {r["model"].split(" ")[0] for r in model_sources() if r["available"] == "yes"}
+    return (preferred, True) if preferred in available else (fallback, False)
+
+
+def main() -> int:
+    config = parse(Config, description=__doc__)
+    ioi_model, real_ioi = pick("gpt2-small", "reference:ioi")
+    recall_model, real_recall = pick("gpt2-medium", "reference:recall")
+    ffn_model = "gpt2-small" if real_ioi else "reference:recall"
+    if not (real_ioi and real_recall):
+        print(
+            "=" * 78 + "\nGPT-2 weights were not found on this machine (no Hugging Face cache, no\n"
+            "$INTERP_MODELS_DIR, hub unreachable). Running on the BUILT-IN REFERENCE MODELS,\n"
+            "whose mechanisms are planted and known: the numbers below test the methods,\n"
+            "they are not GPT-2's. To use GPT-2, see `interp models` and the README.\n" + "=" * 78,
+            flush=True,
+        )
+    steps = [
+        ["experiments/ioi.py", "--model", ioi_model, "--device", config.device],
+        ["experiments/capitals.py", "--model", recall_model, "--device", config.device],
+        ["experiments/ffn_memories.py", "--model", ffn_model, "--device", config.device],
+    ]
+    failed = []
+    for step in steps:
+        print(f"\n$ python {' '.join(step)}", flush=True)
+        if subprocess.run([sys.executable, *step], cwd=ROOT).returncode != 0:
+            failed.append(step[0])
+    if failed:
+        print(f"\nthese experiments failed: {', '.join(failed)}", file=sys.stderr)
+    if not config.dashboard:
+        return 1 if failed else 0
+    print(f"\nOpening the dashboard on http://localhost:{config.port} (Ctrl-C to stop)", flush=True)
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")]
+    command += ["--server.port", str(config.port), "--server.headless", "true"]
+    try:
+        return subprocess.run(command, cwd=ROOT).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set everything up and run the checks: ruff (lint + format) and the whole test suite,
+# including the end-to-end test of the dashboard in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --dev
+VENV=${VENV:-.venv}
+echo "[test] ruff check + format check"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+echo "[test] pytest"
+exec "$VENV/bin/python" -m pytest -q -ra "$@"
