@@ -35,7 +35,7 @@ REFERENCE_MODELS = {"ioi": "interp.reference.ioi", "recall": "interp.reference.r
 BUILD_VERSION = 1
 
 
-def builder(kind: str):
+def _module_for(kind: str):
     if kind not in REFERENCE_MODELS:
         raise InterpError(f"unknown reference model {kind!r}; built-in: {sorted(REFERENCE_MODELS)}")
     return import_module(REFERENCE_MODELS[kind])
@@ -45,7 +45,7 @@ def build(kind: str, **params: Any):
     """Build in memory: ``(GPT2LMHeadModel, tokenizer, planted record)``."""
     from interp.reference.tokenizer import build_tokenizer
 
-    module = builder(kind)
+    module = _module_for(kind)
     unknown = set(params) - set(module.PARAMETERS)
     if unknown:
         raise InterpError(
