@@ -13,19 +13,22 @@ os.environ.setdefault("INTERP_CACHE_DIR", os.path.join(_TMP, "cache"))
 os.environ["INTERP_RESULTS_DIR"] = os.path.join(_TMP, "results")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+#: the reference-model fixtures run here; INTERP_TEST_DEVICE=cuda runs them on a GPU
+DEVICE = os.environ.get("INTERP_TEST_DEVICE", "cpu")
+
 
 @pytest.fixture(scope="session")
 def ioi_model():
     from interp.models import load
 
-    return load("reference:ioi", device="cpu")
+    return load("reference:ioi", device=DEVICE)
 
 
 @pytest.fixture(scope="session")
 def recall_model():
     from interp.models import load
 
-    return load("reference:recall", device="cpu")
+    return load("reference:recall", device=DEVICE)
 
 
 @pytest.fixture()
