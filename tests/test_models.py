@@ -124,7 +124,7 @@ def test_reference_model_reloads_from_disk(ioi_model):
     rec = ioi_model.interp_record
     assert rec.source == "reference" and rec.reference["kind"] == "ioi"
     assert rec.reference["placement"]["name_mover"] == [[6, 1], [6, 3]]
-    again = load("reference:ioi", device="cpu")
+    again = load("reference:ioi", device=str(ioi_model.cfg.device))
     assert again.interp_record.location == rec.location  # built once, then loaded from disk
     tokens = to_tokens(ioi_model, "When Mary and John went to the store , John gave a drink to")
     with torch.no_grad():
