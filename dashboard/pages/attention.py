@@ -1,0 +1,64 @@
+"""Attention heads: every head's pattern on the current prompt (click one to enlarge it), head
+scores as a sortable table and a layer x head heatmap, planted roles and IOI classes."""
+
+import streamlit as st
+
+from dashboard import common
+
+st.title("Attention heads")
+sel = common.selection()
+model = common.model(sel)
+if model is None:
+    st.stop()
+
+
+def select_head(layer: int, head: int) -> None:
+    st.session_state.head = (layer, head)
+
+
+patterns = None
+with common.shown_errors():
+    patterns = common.compute("interp.dashboard:attention_patterns", sel.prompt)
+if patterns is None:
+    st.stop()
+
+n_layers, n_heads = patterns.n_layers, patterns.n_heads
+layer, head = st.session_state.get("head", (0, 0))
+if not (layer < n_layers and head < n_heads):  # another model was selected
+    layer, head = 0, 0
+
+grid, detail = st.columns([1, 1], gap="medium")
+with grid:
+    st.subheader("Patterns on the prompt")
+    st.caption("Rows: layers; columns: heads. Query down, key across. Click a head to enlarge it.")
+    scroller = st.container(height=min(720, 40 + 120 * n_layers), border=False)
+    for lay in range(n_layers):
+        cols = scroller.columns([0.4] + [1] * n_heads, gap="small")
+        cols[0].markdown(f"**L{lay}**")
+        for h in range(n_heads):
+            with cols[h + 1]:
+                st.image(patterns.thumbnail(lay, h), width="content", alt=f"head {lay}.{h}")
+                st.button(
+                    f"{lay}.{h}",
+                    key=f"head-{lay}-{h}",
+                    on_click=select_head,
+                    args=(lay, h),
+                    type="primary" if (lay, h) == (layer, head) else "secondary",
+                )
+with detail:
+    st.subheader(f"Head {layer}.{head}")
+    st.plotly_chart(patterns.figure(layer, head), key="head-pattern")
+
+st.divider()
+st.subheader("Head scores")
+with common.shown_errors():
+    table = common.compute("interp.dashboard:head_table", label="Scoring heads…", fresh=True)
+    st.caption(
+        "Scores on repeated random sequences [BOS, t1..tk, t1..tk] (Olsson et al. 2022): "
+        "mean attention to the previous token, to the earlier copy of the token (duplicate) "
+        "and to the token after the earlier copy (induction)."
+    )
+    left, right = st.columns([2, 3])
+    metric = left.selectbox("Score shown as a heatmap", table.score_names, key="score-metric")
+    left.plotly_chart(table.figure(metric), key="score-heatmap")
+    right.dataframe(table.rows(), hide_index=True, height=420)

@@ -1,0 +1,77 @@
+"""Logit lens: every layer's residual stream decoded at every position (the top token written
+in each cell), target tokens' trajectories, and the stored Poland -> Warsaw run."""
+
+import streamlit as st
+
+from dashboard import common
+from interp import dashboard as views
+
+st.title("Logit lens")
+sel = common.selection()
+model = common.model(sel)
+if model is None:
+    st.stop()
+
+SITES = ["embed", "resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"]
+left, right = st.columns([3, 2])
+sites = left.multiselect(
+    "Decoded streams",
+    SITES,
+    default=["embed", "resid_mid", "resid_post"],
+    key="lens-sites",
+    help="The final LayerNorm is recomputed on each decoded vector (TransformerLens #1076).",
+)
+targets_text = right.text_input(
+    "Target tokens (comma-separated)",
+    value=views.default_targets(sel.model),
+    key=f"lens-targets-{sel.model}",
+)
+targets = tuple(t.strip() for t in targets_text.split(",") if t.strip())
+lens = None
+with common.shown_errors():
+    lens = common.compute(
+        "interp.analyses.logit_lens:logit_lens",
+        sel.prompt,
+        sites=tuple(sites or ["resid_post"]),
+        targets=targets,
+        k=5,
+        label="Decoding every layer…",
+    )
+if lens is not None:
+    st.plotly_chart(lens.figure(), key="lens-heatmap")
+    st.caption(f"Weight processing: {lens.weight_processing}. {lens.ln_treatment}.")
+    if lens.targets:
+        st.subheader("Target trajectories")
+        tokens = lens.str_tokens[0]
+        a, b = st.columns([3, 1])
+        position = a.select_slider(
+            "Position",
+            options=list(range(len(tokens))),
+            value=len(tokens) - 1,
+            format_func=lambda p: f"{p}: {tokens[p]}",
+            key="lens-position",
+        )
+        metric = b.radio("Metric", ["prob", "logit", "rank"], key="lens-metric", horizontal=True)
+        st.plotly_chart(lens.trajectory_figure(position=position, metric=metric), key="lens-traj")
+
+st.divider()
+st.subheader("Poland → Warsaw (stored runs)")
+record = common.pick_run("capitals", "Stored capitals run")
+if record is None:
+    common.offer_experiment("capitals")
+    st.stop()
+run = common.stored_result(str(common.store().root), record.run_id)
+source, target = run.headline, run.headline_target
+st.markdown(
+    f"**{run.model_name}** · o-vector from FFN {run.ffn_layer} of the “{source[0]}” prompt · "
+    f"{len(run.subjects)} pairs ({len(run.dropped)} dropped)"
+)
+cols = st.columns(4)
+cols[0].metric(f"{source[0]} top-1 from layer", views.layer_label(run.subject_layer))
+cols[1].metric(f"{source[1]} top-1 from layer", views.layer_label(run.answer_layer))
+cols[2].metric(f"{target[0]} + o_L{run.ffn_layer} →", repr(run.headline_transfer_top.strip()))
+cols[3].metric("transfer accuracy", f"{run.transfer_accuracy:.1%}")
+st.dataframe(views.recall_rows(run, record.summary), hide_index=True)
+st.plotly_chart(run.figure(), key="capitals-figure")
+with st.expander("Per-pair answer ranks"):
+    st.dataframe(views.recall_pair_rows(run), hide_index=True)

@@ -1,0 +1,125 @@
+"""``interp neuron L N`` (a neuron's value in vocabulary space and its trigger examples) and
+``interp mine --corpus PATH`` (mine every neuron's trigger examples into the results store).
+"""
+
+from __future__ import annotations
+
+from interp.errors import InterpError
+
+DEFAULT_MODEL = "reference:recall"
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "neuron",
+        help="an FFN neuron's value top/bottom tokens and its mined trigger examples",
+        description="Print what neuron N of layer L's value vector promotes and suppresses "
+        "(projected on the unembedding) and, if the model was mined (`interp mine`), the "
+        "text prefixes it fires on most, trigger token in [brackets].",
+    )
+    p.add_argument("layer", help="layer index (or L2)")
+    p.add_argument("neuron", help="neuron index (or N14)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model name or local directory")
+    p.add_argument("--k", type=int, default=10, help="value tokens to show")
+    p.add_argument("--examples", type=int, default=5, help="trigger examples to show")
+    p.add_argument("--job", help="mining job to read (default: the newest that mined L)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.set_defaults(func=cmd_neuron)
+
+    p = sub.add_parser(
+        "mine",
+        help="mine every FFN neuron's top trigger examples from a text corpus",
+        description="Stream a corpus through the model and keep each neuron's top-k text "
+        "prefixes by activation, in the results store (resumable: run it again after an "
+        "interruption and it continues from the last checkpoint).",
+    )
+    p.add_argument(
+        "--corpus",
+        help="a text file or a directory of .txt files (default: the WordNet glosses "
+        "fetched by scripts/get_corpus.sh)",
+    )
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model name or local directory")
+    p.add_argument("--layers", type=int, nargs="*", help="layers to mine (default: all)")
+    p.add_argument("--k", type=int, default=10, help="trigger examples kept per neuron")
+    p.add_argument("--window", type=int, default=32, help="tokens per window (BOS included)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    p.add_argument("--max-tokens", type=int, help="stop after this many corpus tokens")
+    p.add_argument("--checkpoint-every", type=int, default=20, help="batches per checkpoint")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.set_defaults(func=cmd_mine)
+
+
+def _index(text: str, prefix: str, what: str) -> int:
+    value = str(text).strip().upper().removeprefix(prefix)
+    if not value.isdigit():
+        raise InterpError(f"{what} must be a number (or {prefix}<number>); got {text!r}.")
+    return int(value)
+
+
+def cmd_neuron(args) -> int:
+    from interp.analyses.ffn import value_projections
+    from interp.analyses.mining import examples, jobs, latest_job
+    from interp.interventions import Component
+    from interp.models import load
+    from interp.store import ResultsStore
+
+    layer, neuron = _index(args.layer, "L", "layer"), _index(args.neuron, "N", "neuron")
+    model = load(args.model, device=args.device)
+    Component(layer, "neuron", neuron).validate(model)
+    store = ResultsStore()
+    values = value_projections(model, [layer], k=args.k, store=store)
+    norm = values.value_norms[0, neuron]
+    print(f"L{layer}N{neuron} of {model.interp_record.name}   |value| = {norm:.3f}")
+    print("value promotes:   " + ", ".join(f"{t!r} {s:+.2f}" for t, s in values.top(layer, neuron)))
+    print(
+        "value suppresses: " + ", ".join(f"{t!r} {s:+.2f}" for t, s in values.bottom(layer, neuron))
+    )
+    job = args.job or latest_job(store, model, layer)
+    if job is None:
+        print(
+            f"\nno trigger examples mined for layer {layer} of this model yet; run\n"
+            f"  interp mine --model {args.model} --layers {layer}"
+        )
+        return 0
+    info = next((j for j in jobs(store) if j["job"] == job), None)
+    if info is None:
+        raise InterpError(f"no mining job {job!r} in the results store {store.root}.")
+    found = examples(store, job, layer, neuron)[: args.examples]
+    print(f"\ntrigger examples ({info['n_tokens']:,} tokens of {info['corpus']}, job {job}):")
+    if not found:
+        print("  (none stored for this neuron)")
+    for ex in found:
+        nxt = f"  -> {ex.next_token!r}" if ex.next_token is not None else ""
+        context = ex.context[-70:]
+        print(f"  {ex.rank + 1:>2}. {ex.activation:8.3f}  …{context}{ex.joiner}[{ex.token}]{nxt}")
+    return 0
+
+
+def cmd_mine(args) -> int:
+    from interp.analyses.mining import mine
+    from interp.models import load
+    from interp.store import ResultsStore
+
+    model = load(args.model, device=args.device)
+    store = ResultsStore()
+    result = mine(
+        model,
+        args.corpus,
+        layers=args.layers,
+        k=args.k,
+        window=args.window,
+        batch_size=args.batch_size,
+        max_tokens=args.max_tokens,
+        store=store,
+        checkpoint_every=args.checkpoint_every,
+    )
+    print(
+        f"mined {result.n_tokens:,} tokens of {result.corpus} "
+        f"({result.n_windows:,} windows of {result.window}) through {result.model}, "
+        f"layers {result.layers[0]}..{result.layers[-1]}, top-{result.k} per neuron"
+    )
+    if result.tokens_per_s:
+        print(f"throughput: {result.tokens_per_s:,.0f} tokens/s")
+    print(f"job {result.job} in {store.root}")
+    print(f"see a neuron with: interp neuron LAYER NEURON --model {args.model}")
+    return 0

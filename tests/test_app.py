@@ -1,0 +1,355 @@
+"""The dashboard under Streamlit's ``AppTest``: every page renders on the reference models
+without an exception and shows its elements; bad input gives a message in the page, never
+a traceback, and the app keeps working afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120  # seconds per script run: the first one builds and loads the reference model
+IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
+
+
+@pytest.fixture()
+def results(tmp_path, monkeypatch):
+    """An empty results store for the app (AppTest runs the app in this process)."""
+    from interp.store import ResultsStore
+
+    monkeypatch.setenv("INTERP_RESULTS_DIR", str(tmp_path / "results"))
+    return ResultsStore()
+
+
+def open_app(page: str | None = None, **state):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(f"dashboard/pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def plotly_figures(at) -> list[dict]:
+    import json
+
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def array(value) -> np.ndarray:
+    """A plotly JSON array (plain list, or plotly 6+'s base64 typed array) as numpy."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        if isinstance(shape, str):
+            shape = [int(n) for n in shape.split(",")]
+        return flat.reshape(shape) if shape else flat
+    return np.asarray(value)
+
+
+def texts(at) -> str:
+    return "\n".join(str(e.value) for e in [*at.markdown, *at.caption, *at.info, *at.subheader])
+
+
+def test_model_page_shows_record_tokens_and_prediction(results):
+    at = open_app()
+    assert at.title[0].value == "Model and prompt"
+    assert not at.error
+    assert at.selectbox(key="model_choice").value == "reference:ioi"
+    tables = [df.value for df in at.dataframe]
+    record = dict(zip(tables[0]["property"], tables[0]["value"]))
+    assert record["layers x heads"] == "8 x 4" and record["context window"] == "64 tokens"
+    roles = dict(zip(tables[1]["head"], tables[1]["role"]))
+    assert roles["6.1"] == "name_mover" and roles["4.2"] == "s_inhibition"
+    tokens = list(tables[2]["token"])
+    assert tokens[:3] == ["<|endoftext|>", "When", "Mary"] and len(tokens) == 15
+    # the planted IOI circuit answers the indirect object
+    assert at.metric[0].value == "'Mary'"
+    assert plotly_figures(at)[0]["data"][0]["type"] == "bar"
+
+
+def test_attention_page_grid_click_and_scores(results):
+    at = open_app("attention")
+    assert at.title[0].value == "Attention heads"
+    assert not at.error
+    assert len(at.get("image")) == 32  # 8 layers x 4 heads
+    heads = [b for b in at.button if b.key and b.key.startswith("head-")]
+    assert len(heads) == 32
+    at.button(key="head-1-2").click().run()
+    assert not at.exception
+    assert any(s.value == "Head 1.2" for s in at.subheader)
+    fig = plotly_figures(at)[0]
+    heat = fig["data"][0]
+    assert heat["type"] == "heatmap"
+    z = array(heat["z"])
+    assert z.shape == (15, 15)
+    # the planted previous-token head 1.2 attends from every position to the one before
+    assert np.allclose(np.diagonal(z, offset=-1), 1.0, atol=0.05)
+    assert fig["layout"]["xaxis"]["ticktext"][2] == "Mary"
+    assert "attention" in heat["hovertemplate"]
+    # the sortable score table: the scores find the planted heads, shown beside their roles
+    table = at.dataframe[0].value
+    assert len(table) == 32
+    assert {"previous_token", "duplicate_token", "induction", "planted role"} <= set(table.columns)
+    for score, role in [
+        ("previous_token", "previous_token"),
+        ("duplicate_token", "duplicate_token"),
+        ("induction", "induction"),
+    ]:
+        top = table.sort_values(score, ascending=False).head(2)
+        assert set(top["planted role"]) == {role}, (score, top)
+        assert top[score].min() > 0.9
+        assert table[table["planted role"] != role][score].max() < 0.3
+    # the layer x head heatmap of the chosen score
+    at.selectbox(key="score-metric").select("induction").run()
+    heat = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "induction")
+    z = array(heat["data"][0]["z"])
+    assert z.shape == (8, 4) and z[3, 1] > 0.9 and z[3, 3] > 0.9
+
+
+@pytest.mark.parametrize(
+    "prompt, expected",
+    [
+        ("", "empty"),
+        (" ".join(["the"] * 80), "context window"),
+        ("Mary xylophone John", "xylophone"),
+    ],
+    ids=["empty", "too-long", "unknown-word"],
+)
+@pytest.mark.parametrize("page", [None, "attention"])
+def test_bad_prompt_is_a_message_and_the_app_recovers(results, page, prompt, expected):
+    at = open_app(page)
+    at.text_area(key="prompt").input(prompt).run()
+    assert not at.exception
+    assert any(expected in e.value for e in at.error), [e.value for e in at.error]
+    at.text_area(key="prompt").input(IOI_PROMPT).run()
+    assert not at.exception and not at.error
+    assert at.get("plotly_chart")
+
+
+def test_missing_model_directory_offers_reference_models(results, tmp_path):
+    at = open_app()
+    choice = at.selectbox(key="model_choice")
+    choice.select(choice.options[-1]).run()  # "other (local directory or name)…"
+    at.text_input(key="model_custom").input(str(tmp_path / "no-such-model")).run()
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.error)
+    at.button(key="use-reference:ioi").click().run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="model_choice").value == "reference:ioi"
+    assert at.metric[0].value == "'Mary'"
+
+
+def test_offline_gpt2_says_weights_are_missing(results, monkeypatch):
+    import huggingface_hub
+
+    def not_cached(*args, **kwargs):
+        raise FileNotFoundError("not in the local cache")
+
+    # as on a machine without GPT-2: nothing cached, no models dir, the hub unreachable
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", not_cached)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("INTERP_MODELS_DIR", raising=False)
+    at = open_app()
+    at.selectbox(key="model_choice").select("gpt2-small").run()
+    assert not at.exception
+    assert any("not available here" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key="use-reference:ioi")
+    assert at.button(key="use-reference:recall")
+
+
+def test_runs_page_lists_and_compares(results, ioi_model):
+    from interp import dashboard as views
+    from interp.results import save
+
+    empty = open_app("runs")
+    assert "No runs are stored yet" in texts(empty)
+    patterns = views.attention_patterns(ioi_model, IOI_PROMPT)
+    first = save(patterns, model=ioi_model, config={"prompt": IOI_PROMPT, "k": 1}, seed=0)
+    second = save(patterns, model=ioi_model, config={"prompt": IOI_PROMPT, "k": 2}, seed=1)
+    at = open_app("runs")
+    assert at.title[0].value == "Runs"
+    listed = at.dataframe[0].value
+    assert list(listed["run id"]) == [second.run_id, first.run_id]
+    assert set(listed["kind"]) == {"attention_patterns"}
+    diff = at.dataframe[1].value
+    row = diff[diff[""] == "config.k"].iloc[0]
+    assert (row[first.run_id], row[second.run_id]) == ("1", "2")
+    assert len(at.json) == 4  # config and summary of each run
+
+
+RECALL = {"model_choice": "reference:recall", "prompt": "Q: What is the capital of Poland? A:"}
+
+
+def test_lens_page_heatmap_trajectories_and_missing_run(results):
+    at = open_app("lens", **RECALL)
+    assert at.title[0].value == "Logit lens"
+    assert not at.error
+    heat, traj = plotly_figures(at)[:2]
+    assert heat["data"][0]["type"] == "heatmap"
+    streams = heat["data"][0]["y"]
+    text = np.array(heat["data"][0]["text"])  # the top token written in each cell
+    assert text.shape == (len(streams), 12)  # 12 tokens with BOS
+    final = text[streams.index("L7.resid_post"), -1]
+    mid = text[streams.index("L2.resid_post"), -1]
+    assert (mid.strip(), final.strip()) == ("Poland", "Warsaw")  # planted mover, then FFN
+    names = [trace["name"] for trace in traj["data"]]
+    assert names == ["'Poland'", "'Warsaw'"]
+    warsaw = array(traj["data"][1]["y"])
+    assert warsaw[-1] > 0.5 > warsaw[streams.index("L2.resid_post")]
+    # no stored capitals run: the page says which command creates one
+    assert "python experiments/capitals.py --model reference:recall" in texts(at)
+    # an unknown target word is a message, and the heatmap stays
+    at.text_input(key="lens-targets-reference:recall").input("Poland, Atlantis").run()
+    assert not at.exception
+    assert any("Atlantis" in e.value for e in at.error)
+
+
+def test_lens_page_shows_a_stored_capitals_run(results, recall_model):
+    import dataclasses
+
+    from interp.analyses.recall import CapitalsResult, relation_recall
+    from interp.results import save
+    from interp.tasks.relations import fact_tokens, relation_task
+
+    task = relation_task(recall_model, "capital", n_prompts=6)
+    found = relation_recall(
+        recall_model,
+        task,
+        fact_tokens(recall_model, task, "capital"),
+        headline=("Poland", "Warsaw"),
+        headline_target=("China", "Beijing"),
+        mean_tokens=task.corrupted_tokens,
+        mean_reference="corrupted prompts",
+        n_random=2,
+    )
+    fields = {f.name: getattr(found, f.name) for f in dataclasses.fields(found)}
+    planted = recall_model.interp_record.reference["capital_layer"]
+    run = save(
+        CapitalsResult(**fields),
+        model=recall_model,
+        config={"n_prompts": 6},
+        seed=0,
+        extra_summary={"planted_layer": planted},
+    )
+    at = open_app("lens", **RECALL)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="run-capitals").value == run.run_id
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[f"{found.headline[1]} top-1 from layer"] == str(planted)
+    assert metrics["transfer accuracy"] == f"{found.transfer_accuracy:.1%}"
+    target = found.headline_target
+    assert metrics[f"{target[0]} + o_L{found.ffn_layer} →"] == repr(target[1])
+    table = at.dataframe[0].value
+    row = table[table["quantity"] == "answer top-1 from layer"].iloc[0]
+    assert (row["measured"], row["planted"]) == (str(planted), str(planted))
+    pairs = at.dataframe[1].value
+    assert len(pairs) == 6 and set(pairs["clean"]) == {1}
+
+
+def test_ffn_page_neuron_browser_attribution_and_switch(results, recall_model, tmp_path):
+    from interp.analyses.mining import mine
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(
+        "I had a cup of coffee with milk .\n\nThe stock exchange was open .\n\n"
+        "She drank coffee in the morning .\n\nThe ice was cold .\n"
+    )
+    mine(recall_model, corpus, layers=[2, 3], k=3, window=16, batch_size=4, show_progress=False)
+    memory = next(
+        m for m in recall_model.interp_record.reference["memories"] if m["trigger"] == "coffee"
+    )
+    at = open_app("ffn", model_choice="reference:recall", prompt="I had a cup of coffee")
+    assert at.title[0].value == "FFN memories"
+    assert not at.exception and not at.error
+    # the neuron browser opens on the first planted memory: coffee -> cup
+    assert (at.number_input(key="ffn-layer").value, at.number_input(key="ffn-neuron").value) == (
+        memory["layer"],
+        memory["neuron"],
+    )
+    values = at.dataframe[0].value
+    assert values["promotes"].iloc[0].strip() == "cup"
+    examples = [h.proto.body for h in at.get("html")]
+    assert len(examples) == 2 and all("<mark>coffee</mark>" in e for e in examples)
+    # the prediction and the components that built it
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Prediction"] == "'cup'"
+    top = at.dataframe[1].value.iloc[0]
+    assert top["component"] == f"L{memory['layer']}N{memory['neuron']}"
+    # switch the memory neuron off: the prediction changes
+    at.multiselect(key="ffn-off").set_value([top["component"]]).run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Prediction before"] == "'cup'"
+    assert metrics["Prediction with them off"] != "'cup'"
+    # a bad component is a message
+    at.multiselect(key="ffn-off").set_value(["L99N0"]).run()
+    assert not at.exception
+    assert any("L99N0" in e.value for e in at.error)
+
+
+def test_model_loaded_once_and_results_cached_by_inputs(results, monkeypatch):
+    import sys
+
+    import streamlit as st
+
+    from interp import dashboard as views
+
+    st.cache_data.clear()
+    calls = []
+    compute = views.prompt_view
+
+    def counted(model, prompt, k=10):
+        calls.append(prompt)
+        return compute(model, prompt, k)
+
+    monkeypatch.setattr(views, "prompt_view", counted)
+    at = open_app()
+    common = sys.modules["dashboard.common"]  # imported by the app
+    model = common.load_model("reference:ioi", "auto", "float32")
+    at.run()  # same inputs: served from the cache
+    assert calls == [IOI_PROMPT]
+    other = "When Alice and Bob went to the park, Bob gave a book to"
+    at.text_area(key="prompt").input(other).run()
+    at.text_area(key="prompt").input(IOI_PROMPT).run()
+    assert calls == [IOI_PROMPT, other]
+    # one model object per (name, device, dtype), whatever the page
+    at.switch_page("dashboard/pages/attention.py").run()
+    assert common.load_model("reference:ioi", "auto", "float32") is model
+
+
+def test_ffn_page_starts_the_experiment_and_shows_its_stored_run(results, tmp_path, monkeypatch):
+    """'Run it now' runs experiments/ffn_memories.py in a subprocess, stored like a script
+    run; the page then shows it (here on a small corpus so that it takes seconds)."""
+    from interp import dashboard as views
+    from interp.reference.vocab import MEMORIES
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(
+        "\n\n".join(f"I like the {trigger} in the city ." for trigger, _ in MEMORIES * 8)
+    )
+    script, reference, _ = views.EXPERIMENTS["ffn_memories"]
+    extra = ["--corpus", str(corpus), "--n-shuffles", "5", "--k", "3"]
+    monkeypatch.setitem(views.EXPERIMENTS, "ffn_memories", (script, reference, extra))
+    at = open_app("ffn", **RECALL)
+    command = f"python {script} --model reference:recall --corpus {corpus}"
+    assert command in texts(at)
+    at.button(key="start-ffn_memories").click().run()
+    assert not at.exception and not at.error
+    stored = results.list("ffn_memories")
+    assert len(stored) == 1 and stored[0].config["corpus"] == str(corpus)
+    assert at.selectbox(key="run-ffn_memories").value == stored[0].run_id
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Planted memories recovered"] == "all"
+    memories = next(df.value for df in at.dataframe if "found_trigger_neuron" in df.value)
+    assert list(memories["planted"]) == list(memories["found_trigger_neuron"])
+    agreement = [f for f in plotly_figures(at) if "agreement" in f["layout"]["title"]["text"]]
+    assert agreement, "the stored agreement figure"
