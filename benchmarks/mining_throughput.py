@@ -70,7 +70,15 @@ def _gpt2_shaped(tmp: Path) -> str:
     # GPT-2 small's shape, with the reference word-level vocabulary (GPT-2's BPE files are
     # not available offline); the 50257-token unembedding is left out of both timings' cost
     model = GPT2LMHeadModel(
-        GPT2Config(vocab_size=len(tokenizer), n_positions=1024, n_embd=768, n_layer=12, n_head=12)
+        GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=1024,
+            n_embd=768,
+            n_layer=12,
+            n_head=12,
+            bos_token_id=0,
+            eos_token_id=0,
+        )  # fmt: skip
     )
     path = tmp / "gpt2-shaped"
     model.save_pretrained(path)

@@ -175,6 +175,14 @@ def stored_result(root: str, run_id: str) -> Any:
     return load_result(run_id, store=ResultsStore(root))
 
 
+@st.cache_data(max_entries=32, show_spinner="Loading stored run…")
+def cached(target: str, *args: Any) -> Any:
+    """``module:function(*args)`` for a function that does not take the model (e.g. reading
+    a stored run), cached by the function's name and its (hashable) arguments."""
+    module, func = target.split(":")
+    return getattr(import_module(module), func)(*args)
+
+
 def runs(kind: str) -> list:
     return store().list(kind)
 

@@ -481,6 +481,156 @@ def circuit_figure(
     return fig
 
 
+#: Wang et al. 2022 on GPT-2 small (PAPERS.md): shown labelled "paper", never as measured
+PAPER_IOI = {
+    "logit difference IO − S": "3.56",
+    "IO > S": "99.3%",
+    "P(IO)": "0.49",
+    "faithfulness F(C)/F(M)": "87%",
+}
+#: stored arrays of an ``ioi`` run, by section: (array, title, x axis)
+IOI_HEATMAPS = {
+    "patching": [
+        ("patch_resid_pre", "residual stream (resid_pre): layer x position", "position"),
+        ("patch_attn_out", "attention output: layer x position", "position"),
+        ("patch_mlp_out", "MLP output: layer x position", "position"),
+        ("patch_head_out", "head outputs (z): layer x head", "head"),
+    ],
+    "path": [
+        ("pp_logits", "path patching: head -> logits", "head"),
+        ("pp_name_mover_q", "path patching: head -> name movers' queries", "head"),
+        ("pp_s_inhibition_v", "path patching: head -> S-inhibition values", "head"),
+        ("pp_induction_k", "path patching: head -> induction keys", "head"),
+    ],
+    "dla": [
+        ("dla", "direct logit attribution (IO − S) at END", "head"),
+        ("dla_ablated", "DLA with the name movers mean-ablated", "head"),
+    ],
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class IOIRunView:
+    """A stored ``ioi`` run (``experiments/ioi.py``): its summary and arrays, as figures and
+    rows for the IOI page."""
+
+    run_id: str
+    model: str
+    is_reference: bool
+    n_layers: int
+    summary: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def circuit(self) -> dict[str, list]:
+        return circuit_classes(self.summary)
+
+    def diagram(self) -> go.Figure:
+        return circuit_figure(self.circuit, self.n_layers, f"IOI circuit found in {self.model}")
+
+    def metric_rows(self) -> list[dict[str, str]]:
+        """Headline numbers, measured, beside the paper's (GPT-2 small only)."""
+        s = self.summary
+        pct = lambda v: "—" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+        measured = {
+            "logit difference IO − S": f"{s.get('logit_diff', float('nan')):.2f}",
+            "IO > S": pct(s.get("io_over_s")),
+            "P(IO)": f"{s.get('io_prob', float('nan')):.2f}",
+            "faithfulness F(C)/F(M)": pct(s.get("faithfulness")),
+        }
+        rows = []
+        for key, value in measured.items():
+            row = {"quantity": key, "measured": value}
+            if self.model in ("gpt2-small", "gpt2"):
+                row["paper (Wang et al. 2022, GPT-2 small)"] = PAPER_IOI[key]
+            rows.append(row)
+        return rows
+
+    def class_rows(self) -> list[dict[str, str]]:
+        """Per class: the heads found, and for reference models the planted heads with
+        precision and recall (for GPT-2 small, the paper's heads)."""
+        planted = self.summary.get("planted") or {}
+        scores = self.summary.get("precision_recall") or {}
+        paper = {}
+        if self.model in ("gpt2-small", "gpt2"):
+            from interp.analyses.circuits import PAPER_GPT2_SMALL as paper
+        fmt = lambda heads: ", ".join(f"{a}.{b}" for a, b in heads) or "—"  # noqa: E731
+        rows = []
+        for cls in [c for c in IOI_CLASSES if c in self.circuit or c in planted]:
+            row = {"class": cls.replace("_", " "), "found": fmt(self.circuit.get(cls, []))}
+            if planted:
+                row["planted"] = fmt(planted.get(cls, []))
+                pr = scores.get(cls, {})
+                row["precision"] = f"{pr.get('precision', float('nan')):.2f}"
+                row["recall"] = f"{pr.get('recall', float('nan')):.2f}"
+            if paper:
+                row["paper"] = fmt(paper.get(cls, []))
+            rows.append(row)
+        return rows
+
+    def heatmaps(self, section: str) -> list[go.Figure]:
+        """The stored heatmaps of ``section`` (patching, path, dla) that this run has."""
+        from interp.viz.ioi import heatmap
+
+        figures = []
+        positions = self.summary.get("position_labels") or []
+        for name, title, xaxis in IOI_HEATMAPS[section]:
+            if name not in self.arrays:
+                continue
+            z = self.arrays[name]
+            x = positions if xaxis == "position" and len(positions) == z.shape[1] else None
+            unit = "normalised" if name.startswith("patch") else "effect"
+            unit = "logit" if name.startswith("dla") else unit
+            figures.append(
+                heatmap(z, x or list(range(z.shape[1])), list(range(z.shape[0])), title,
+                        xaxis, "layer", unit)
+            )  # fmt: skip
+        return figures
+
+    def minimality_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"head": head, "class": v.get("class", ""), "minimality": round(v.get("score", 0), 4)}
+            for head, v in (self.summary.get("minimality") or {}).items()
+        ]
+
+    def minimality_figure(self) -> go.Figure:
+        import plotly.graph_objects as go
+
+        rows = self.minimality_rows()
+        fig = go.Figure(
+            go.Bar(
+                x=[r["head"] for r in rows],
+                y=[r["minimality"] for r in rows],
+                marker_color=[_CLASS_COLORS.get(r["class"], "#7f7f7f") for r in rows],
+                hovertemplate="head %{x}<br>minimality %{y:.3f}<extra></extra>",
+            )
+        )
+        fig.add_hline(y=0.01, line_dash="dash", annotation_text="1% of F(M) (paper's bar)")
+        fig.update_layout(
+            title="minimality: |F(C \\ (K ∪ v)) − F(C \\ K)| / F(M) per circuit head",
+            xaxis_title="head",
+            yaxis_title="fraction of F(M)",
+            height=380,
+        )
+        return fig
+
+
+def ioi_run(run_id: str, root: str | None = None) -> IOIRunView:
+    """Read a stored ``ioi`` run."""
+    from interp.store import ResultsStore
+
+    store = ResultsStore(root)
+    record = store.get(run_id)
+    return IOIRunView(
+        run_id=run_id,
+        model=record.model_name,
+        is_reference=record.model.get("source") == "reference",
+        n_layers=int(record.model.get("n_layers") or 0),
+        summary=record.summary,
+        arrays=store.arrays(run_id),
+    )
+
+
 # -- recall (Merullo et al. 2023) -------------------------------------------------------------
 def layer_label(layer: int | None) -> str:
     return "never" if layer is None else ("embed" if layer < 0 else str(layer))

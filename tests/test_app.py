@@ -12,6 +12,16 @@ import pytest
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds per script run: the first one builds and loads the reference model
 IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
+#: reference:ioi's default placement of the planted circuit
+PLACEMENT = {
+    "previous_token": [(1, 2), (2, 1)],
+    "duplicate_token": [(0, 1), (2, 3)],
+    "induction": [(3, 1), (3, 3)],
+    "s_inhibition": [(4, 2), (5, 0)],
+    "name_mover": [(6, 1), (6, 3)],
+    "negative_name_mover": [(7, 2)],
+    "backup_name_mover": [(7, 0), (7, 3)],
+}
 
 
 @pytest.fixture()
@@ -353,3 +363,121 @@ def test_ffn_page_starts_the_experiment_and_shows_its_stored_run(results, tmp_pa
     assert list(memories["planted"]) == list(memories["found_trigger_neuron"])
     agreement = [f for f in plotly_figures(at) if "agreement" in f["layout"]["title"]["text"]]
     assert agreement, "the stored agreement figure"
+
+
+POSITIONS = ["IO", "S1", "S1+1", "S2", "END"]
+
+
+@pytest.fixture(scope="module")
+def ioi_parts(ioi_model):
+    """Summary and arrays of an ``ioi`` run as experiments/ioi.py stores them, from real
+    (cheap) analyses on 4 prompts: DLA, residual-stream and head patching. The circuit is the
+    planted one, standing in for the discovery step (a minute; the slow test below runs
+    it)."""
+    from interp.analyses.circuits import direct_logit_attribution
+    from interp.analyses.patching import patch_heads, patch_resid
+    from interp.tasks.ioi import ioi_task
+
+    task = ioi_task(ioi_model, 4, seed=0)
+    dla, logit_diff = direct_logit_attribution(ioi_model, task)
+    resid = patch_resid(ioi_model, task, positions=POSITIONS)
+    heads = patch_heads(ioi_model, task, "z")
+    planted = ioi_model.interp_record.reference["placement"]
+    summary = {
+        "model": ioi_model.interp_record.name,
+        "n_prompts": task.n_prompts,
+        "seed": 0,
+        "circuit": planted,
+        "logit_diff": logit_diff,
+        "io_over_s": 1.0,
+        "io_prob": 0.2,
+        "faithfulness": None,
+        "planted": planted,
+        "precision_recall": {c: {"precision": 1.0, "recall": 1.0} for c in planted},
+        "example_prompt": task.prompts[0],
+        "position_labels": POSITIONS,
+    }
+    arrays = {"dla": dla, "patch_resid_pre": resid.normalised, "patch_head_out": heads.normalised}
+    return summary, {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+
+
+@pytest.fixture()
+def ioi_run(results, ioi_model, ioi_parts):
+    summary, arrays = ioi_parts
+    run = results.save(
+        "ioi",
+        model=ioi_model.interp_record.to_dict(),
+        config={"n_prompts": summary["n_prompts"]},
+        seed=0,
+        summary=summary,
+        arrays=arrays,
+    )
+    return run, arrays
+
+
+def test_ioi_page_without_a_run_offers_the_experiment_and_shows_the_planted_circuit(results):
+    at = open_app("ioi")
+    assert at.title[0].value == "IOI circuit"
+    assert not at.error
+    assert "python experiments/ioi.py --model reference:ioi" in texts(at)
+    assert at.button(key="start-ioi")
+    diagram = plotly_figures(at)[0]
+    labels = {t for trace in diagram["data"] for t in trace.get("text", []) if "." in t}
+    planted = {f"{a}.{b}" for heads in PLACEMENT.values() for a, b in heads}
+    assert labels == planted
+
+
+def test_ioi_page_shows_a_stored_run(ioi_run):
+    run, arrays = ioi_run
+    at = open_app("ioi")
+    assert not at.exception and not at.error
+    assert at.selectbox(key="run-ioi").value == run.run_id
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["logit difference IO − S"] == f"{run.summary['logit_diff']:.2f}"
+    figures = plotly_figures(at)
+    diagram = figures[0]
+    arrows = diagram["layout"]["annotations"]
+    # the paper's paths, head to head: PT->IND, IND->SI, DT->SI, SI->(NM, backup, negative),
+    # then every mover to the logits
+    assert len(arrows) == 2 * 2 + 2 * 2 + 2 * 2 + 2 * (2 + 2 + 1) + 5
+    classes = at.dataframe[0].value
+    nm = classes[classes["class"] == "name mover"].iloc[0]
+    assert nm["found"] == nm["planted"] == "6.1, 6.3"
+    titles = [f["layout"]["title"]["text"] for f in figures]
+    assert "residual stream (resid_pre): layer x position" in titles
+    dla = next(f for f in figures if f["layout"]["title"]["text"].startswith("direct logit"))
+    z = array(dla["data"][0]["z"])
+    assert np.allclose(z, arrays["dla"], atol=1e-4)
+    # the planted name movers push IO - S most
+    top2 = {divmod(int(i), 4) for i in np.argsort(z, axis=None)[-2:]}
+    assert top2 == {(6, 1), (6, 3)}
+    resid = next(f for f in figures if f["layout"]["title"]["text"].startswith("residual"))
+    assert resid["data"][0]["x"] == POSITIONS
+
+
+def test_attention_page_shows_the_ioi_class_of_each_head(ioi_run):
+    at = open_app("attention")
+    table = at.dataframe[0].value
+    classes = dict(zip(table["head"], table["IOI class"]))
+    assert classes["6.1"] == "name_mover" and classes["4.2"] == "s_inhibition"
+    assert classes["0.0"] == ""
+
+
+@pytest.mark.slow
+def test_ioi_page_runs_the_experiment_and_shows_the_circuit_it_found(results, monkeypatch):
+    """'Run it now' on the IOI page: experiments/ioi.py (4 prompts) in a subprocess, stored
+    like a script run; the page then shows the circuit it found (the planted one)."""
+    from interp import dashboard as views
+
+    script, reference, _ = views.EXPERIMENTS["ioi"]
+    monkeypatch.setitem(views.EXPERIMENTS, "ioi", (script, reference, ["--n-prompts", "4"]))
+    at = open_app("ioi")
+    at.button(key="start-ioi").click().run(timeout=900)
+    assert not at.exception and not at.error
+    stored = results.list("ioi")
+    assert len(stored) == 1 and stored[0].config["n_prompts"] == 4
+    classes = at.dataframe[0].value
+    assert list(classes["found"]) == list(classes["planted"])
+    assert set(classes["precision"]) == set(classes["recall"]) == {"1.00"}
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["faithfulness F(C)/F(M)"].rstrip("%")) > 90

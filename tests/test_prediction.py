@@ -58,7 +58,7 @@ def test_heads_in_the_same_table_on_ioi(ioi_model):
     layer, head = planted["negative_name_mover"][0]
     assert res.head_scores[layer, head] < 0  # it writes against the answer
     scores = [r["score"] for r in res.table]
-    assert scores == sorted(scores, reverse=True) and len(scores) == 20
+    assert scores == sorted(scores, reverse=True) and 3 <= len(scores) <= 20  # zeros left out
     fig = res.figure()
     assert [t.type for t in fig.data] == ["bar", "bar", "bar"]
 

@@ -19,3 +19,47 @@ if record is None:
             key="planted-circuit",
         )
     st.stop()
+
+run = common.cached("interp.dashboard:ioi_run", record.run_id, str(common.store().root))
+s = run.summary
+st.caption(
+    f"{run.model} · {s.get('n_prompts', '?')} prompts (seed {s.get('seed', '?')}) · "
+    f"e.g. “{s.get('example_prompt', '')}” · stored {record.started_at[:19].replace('T', ' ')}"
+)
+cols = st.columns(4)
+metrics = {r["quantity"]: r["measured"] for r in run.metric_rows()}
+for col, (label, value) in zip(cols, metrics.items()):
+    col.metric(label, value)
+
+st.plotly_chart(run.diagram(), key="circuit")
+left, right = st.columns([3, 2])
+with left:
+    st.markdown("**Heads by class**")
+    st.dataframe(run.class_rows(), hide_index=True)
+if len(run.metric_rows()[0]) > 2:
+    with right:
+        st.markdown("**Measured beside the paper**")
+        st.dataframe(run.metric_rows(), hide_index=True)
+
+patching, path, dla, faithfulness = st.tabs(
+    ["Activation patching", "Path patching", "Direct logit attribution", "Faithfulness"]
+)
+for tab, section in [(patching, "patching"), (path, "path"), (dla, "dla")]:
+    with tab:
+        figures = run.heatmaps(section)
+        for i, col in enumerate(st.columns(2) * ((len(figures) + 1) // 2)):
+            if i < len(figures):
+                col.plotly_chart(figures[i], key=f"{section}-{i}")
+with faithfulness:
+    f = s.get("faithfulness")
+    st.markdown(
+        f"F(C)/F(M) = **{f:.1%}** (F(C) {s.get('f_circuit', float('nan')):.2f}, "
+        f"F(M) {s.get('f_model', float('nan')):.2f}; paper on GPT-2 small: 87%)"
+        if f is not None
+        else "This run did not evaluate a circuit (none was found)."
+    )
+    if run.minimality_rows():
+        st.plotly_chart(run.minimality_figure(), key="minimality")
+    if s.get("completeness"):
+        st.markdown("**Completeness per class** (|F(C \\ K) − F(M \\ K)|, K = the class)")
+        st.dataframe([{"class": k, **v} for k, v in s["completeness"].items()], hide_index=True)

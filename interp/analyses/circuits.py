@@ -12,9 +12,11 @@ Discovery (:func:`discover_ioi_circuit`), each step reading the heads the previo
    "duplicated name" signal; each is an *induction* head if it attends from S2 to S1+1 more
    than to S1, else a *duplicate-token* head (attention-pattern evidence).
 4. **Path patching into the induction heads' keys**: *previous-token* heads.
-5. **Backup name movers**: mean-ablate the name movers (ABC means per template and
-   position) and recompute DLA; heads whose DLA rises by at least ``backup`` x the clean
-   logit difference compensate.
+5. **Backup name movers**: mean-ablate the name movers at END, where they act (ABC means
+   per template and position), and recompute DLA; heads whose DLA rises by at least
+   ``backup`` x the clean logit difference compensate. (Ablating them at every position
+   also removes what they write at the name positions themselves, which later heads read
+   as keys; in ``reference:ioi`` that silences the backups' keys as well.)
 
 Attention scores (END→IO, S2→S1, S2→S1+1, p→p−1) corroborate every class; each head comes
 with its evidence and the thresholds used (configurable: the planted model separates
@@ -64,6 +66,16 @@ PAPER_POSITIONS = {
     "previous_token": "S1+1",
 }
 Head = tuple[int, int]
+#: the published 26-head circuit of GPT-2 small (Wang et al. 2022; /work/shared/PAPERS.md)
+PAPER_GPT2_SMALL: dict[str, list[list[int]]] = {
+    "name_mover": [[9, 6], [9, 9], [10, 0]],
+    "backup_name_mover": [[9, 0], [9, 7], [10, 1], [10, 2], [10, 6], [10, 10], [11, 2], [11, 9]],
+    "negative_name_mover": [[10, 7], [11, 10]],
+    "s_inhibition": [[7, 3], [7, 9], [8, 6], [8, 10]],
+    "induction": [[5, 5], [5, 8], [5, 9], [6, 9]],
+    "duplicate_token": [[0, 1], [0, 10], [3, 0]],
+    "previous_token": [[2, 2], [4, 11]],
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,12 +164,25 @@ def abc_means(model, task, layers: Sequence[int] | None = None) -> dict[int, tor
     return {layer: task.mean_by_group(cache[head_name(layer, "z")]) for layer in layers}
 
 
-def mean_ablation_interventions(heads: Sequence[Head], means: Mapping[int, torch.Tensor]):
-    """``Intervention`` s setting each head's output to its ABC mean."""
+def mean_ablation_interventions(
+    model, task, heads: Sequence[Head], means: Mapping[int, torch.Tensor], at: str | None = None
+):
+    """``Intervention`` s setting each head's output to its ABC mean, at every position or
+    only at the named position ``at`` (elsewhere the clean value, which is what the head
+    computes there anyway: positions before ``at`` cannot see the change)."""
     from interp.interventions import Component, Intervention
 
+    values = {layer: means[layer] for layer in {lyr for lyr, _ in heads}}
+    if at is not None:
+        names = [head_name(layer, "z") for layer in values]
+        with torch.no_grad():
+            _, cache = model.run_with_cache(task.clean_tokens, names_filter=names_filter(names))
+        where = torch.nn.functional.one_hot(task.positions[at], task.seq_len).bool()
+        where = where[:, :, None, None].to(task.device)
+        values = {lyr: torch.where(where, m, cache[head_name(lyr, "z")]) for lyr, m in values.items()}
     return [
-        Intervention(Component(layer, "head", h), value=means[layer][:, :, h]) for layer, h in heads
+        Intervention(Component(layer, "head", h), value=values[layer][:, :, h])
+        for layer, h in heads
     ]
 
 
@@ -242,7 +267,7 @@ def discover_ioi_circuit(
     dla_ablated = dla.copy()
     if circuit["name_mover"]:
         means = abc_means(model, task, sorted({lyr for lyr, _ in circuit["name_mover"]}))
-        ablate = mean_ablation_interventions(circuit["name_mover"], means)
+        ablate = mean_ablation_interventions(model, task, circuit["name_mover"], means, "END")
         dla_ablated, ablated_ld = direct_logit_attribution(model, task, ablate)
         rise = (dla_ablated - dla) / clean_ld
         for head in sorted(heads, key=lambda lh: -rise[lh]):

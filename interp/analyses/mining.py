@@ -123,7 +123,15 @@ class MiningResult(Result):
 # -- the running top-k --------------------------------------------------------------------
 class RunningTopK:
     """Per-neuron top-k of activations over a stream, ordered by (activation desc, global
-    index asc); ``values`` / ``index`` are [slots, d_mlp, k] tensors on the device."""
+    index asc); ``values`` / ``index`` are [slots, d_mlp, k] tensors on the device.
+
+    Each hook calls :meth:`add` (a transposed copy, ``topk(k + 1)`` along positions: no host
+    synchronisation, so GPU work stays queued); after the forward pass :meth:`commit` checks
+    every layer for a tie at the k-th place at once (one synchronisation per batch), resolves
+    those rows with a stable sort (earliest position first) and merges into the running
+    top-k. The queued copies hold one batch's ``hook_post`` of the mined layers, as caching
+    them would.
+    """
 
     def __init__(self, n_slots: int, d_mlp: int, k: int, device) -> None:
         import torch
@@ -131,30 +139,53 @@ class RunningTopK:
         self.k = k
         self.values = torch.full((n_slots, d_mlp, k), float("-inf"), device=device)
         self.index = torch.full((n_slots, d_mlp, k), -1, dtype=torch.int64, device=device)
+        self._pending: list[tuple] = []
 
-    def update(self, slot: int, acts, base: int, eligible) -> None:
-        """Merge ``acts`` [batch, pos, d_mlp] whose flat position p has global index
-        ``base + p``; positions where ``eligible`` [batch, pos] is False are skipped."""
+    def add(self, slot: int, acts, eligible) -> None:
+        """Queue ``acts`` [batch, pos, d_mlp] of layer slot ``slot``; positions where
+        ``eligible`` [batch, pos] is False are never chosen."""
+        flat = acts.reshape(-1, acts.shape[-1])  # [P, d_mlp], a view of the activation
+        rows = flat.T.float().contiguous()  # [d_mlp, P]: topk along contiguous memory
+        if rows.data_ptr() == flat.data_ptr():  # already that layout: never write the model's
+            rows = rows.clone()
+        rows.masked_fill_(~eligible.reshape(1, -1), float("-inf"))
+        kk = min(self.k, rows.shape[1])
+        if rows.shape[1] > kk:  # the (k+1)-th equal to the k-th: a tie across the cut
+            vals, pos = rows.topk(kk + 1, dim=1)
+            tied = vals[:, kk] == vals[:, kk - 1]
+            vals, pos = vals[:, :kk], pos[:, :kk]
+        else:
+            (vals, pos), tied = rows.topk(kk, dim=1), None
+        self._pending.append((slot, rows, vals, pos, tied))
+
+    def commit(self, base: int) -> None:
+        """Merge the queued layers; flat position p of the batch has global index base + p."""
         import torch
 
-        flat = acts.reshape(-1, acts.shape[-1]).float()  # [P, d_mlp]
-        flat = flat.masked_fill(~eligible.reshape(-1, 1), float("-inf"))
-        kk = min(self.k, flat.shape[0])
-        vals, pos = flat.topk(kk, dim=0)  # [kk, d_mlp]; ties in arbitrary order
-        # where the k-th value is tied with positions left out, choose the earliest ones
-        tied = (flat >= vals[-1]).sum(dim=0) > kk
-        if bool(tied.any()):
-            cols = tied.nonzero().squeeze(1)
-            order = torch.sort(flat[:, cols], dim=0, descending=True, stable=True)
-            vals[:, cols] = order.values[:kk]
-            pos[:, cols] = order.indices[:kk]
-        cand_v = torch.cat([self.values[slot], vals.T], dim=1)  # [d_mlp, k + kk]
-        cand_i = torch.cat([self.index[slot], pos.T + base], dim=1)
-        by_index = cand_i.argsort(dim=1)
-        cand_v, cand_i = cand_v.gather(1, by_index), cand_i.gather(1, by_index)
-        best = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, : self.k]
-        self.values[slot] = cand_v.gather(1, best)
-        self.index[slot] = cand_i.gather(1, best)
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        flags = [p[4].any() for p in pending if p[4] is not None]
+        any_tied = iter(torch.stack(flags).tolist() if flags else [])
+        for slot, rows, vals, pos, tied in pending:
+            if tied is not None and next(any_tied):
+                # ties at the cut: take the earliest positions among the equal values
+                which = tied.nonzero().squeeze(1)
+                order = torch.sort(rows[which], dim=1, descending=True, stable=True)
+                vals[which] = order.values[:, : vals.shape[1]]
+                pos[which] = order.indices[:, : vals.shape[1]]
+            cand_v = torch.cat([self.values[slot], vals], dim=1)  # [d_mlp, k + kk]
+            cand_i = torch.cat([self.index[slot], pos + base], dim=1)
+            by_index = cand_i.argsort(dim=1)
+            cand_v, cand_i = cand_v.gather(1, by_index), cand_i.gather(1, by_index)
+            best = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, : self.k]
+            self.values[slot] = cand_v.gather(1, best)
+            self.index[slot] = cand_i.gather(1, best)
+
+    def update(self, slot: int, acts, base: int, eligible) -> None:
+        """:meth:`add` and :meth:`commit` for a single layer."""
+        self.add(slot, acts, eligible)
+        self.commit(base)
 
 
 # -- jobs, tables, queries ----------------------------------------------------------------
@@ -364,7 +395,7 @@ def mine(
 
     def make_hook(slot: int):
         def hook(activation, hook):  # activation: [batch, pos, d_mlp]
-            top.update(slot, activation, current["base"], current["mask"])
+            top.add(slot, activation, current["mask"])
 
         return hook
 
@@ -380,8 +411,9 @@ def mine(
             for b in range(start_batch, len(batches)):
                 lo, hi = batches[b]
                 tokens, mask = tw.batch(lo, hi, device)
-                current["base"], current["mask"] = lo * window, mask
+                current["mask"] = mask
                 model(tokens, stop_at_layer=stop) if stop else model(tokens, return_type=None)
+                top.commit(lo * window)
                 n_done_tokens += int(tw.lengths[lo:hi].sum())
                 last = b + 1 == len(batches)
                 if last or (b + 1 - start_batch) % checkpoint_every == 0:

@@ -34,9 +34,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from interp.analyses.patching import Patch, patched_forward, rows_per_chunk, source_cache
+from interp.analyses.patching import BaseRun, Patch, patched_forward, rows_per_chunk
 from interp.errors import InterpError
-from interp.hooks import head_name
+from interp.hooks import head_name, names_filter, resid_name
 from interp.results import Result
 
 RECEIVER_INPUTS = ("q", "k", "v")
@@ -104,12 +104,18 @@ def path_patch(
     last = max(lyr for lyr, _ in receivers) if receivers else n_layers
     active = [s for s in senders if s[0] < last]
 
-    z_names = {head_name(lyr, "z") for lyr in range(n_layers)}
+    z_names = [head_name(lyr, "z") for lyr in range(n_layers)]
+    resid = [resid_name(lyr, "pre") for lyr in range(n_layers)]
     with torch.no_grad():
-        clean_value = task.metric(model(task.clean_tokens)).item()
-        corrupted_value = task.metric(model(task.corrupted_tokens)).item()
-    clean_z = source_cache(model, task.clean_tokens, z_names)
-    corrupt_z = source_cache(model, task.corrupted_tokens, z_names)
+        logits, clean = model.run_with_cache(
+            task.clean_tokens, names_filter=names_filter(z_names + resid)
+        )
+        clean_value = task.metric(logits).item()
+        logits, corrupt_z = model.run_with_cache(
+            task.corrupted_tokens, names_filter=names_filter(z_names)
+        )
+        corrupted_value = task.metric(logits).item()
+    base = BaseRun(task.clean_tokens, [clean[n] for n in resid])
 
     batch, seq_len = task.clean_tokens.shape
     device = task.device
@@ -130,26 +136,32 @@ def path_patch(
     per_row = 2 if receivers else 1  # runs 2 and 3 hold a chunk each
     chunk = chunk or max(1, rows_per_chunk(model, batch, seq_len) // per_row)
     values = torch.full((len(all_senders),), clean_value)
-    starts = range(0, len(active), chunk)
-    for start in progress(starts, desc=desc, disable=None if desc else True):
-        group = active[start : start + chunk]
+    # senders grouped by layer: run 2 starts at the senders' layer (before it every head is
+    # frozen to the clean run anyway), run 3 at the first receiver's layer
+    groups = []
+    for layer in sorted({lyr for lyr, _ in active}):
+        same = [s for s in active if s[0] == layer]
+        groups += [same[i : i + chunk] for i in range(0, len(same), chunk)]
+    first_receiver = min(receiver_layers) if receivers else 0
+    for group in progress(groups, desc=desc, disable=None if desc else True):
         copies = len(group)
         patches = []
         for layer in range(n_layers):
             hook = head_name(layer, "z")
-            patches.append(Patch(hook, clean_z[hook], freeze))
+            patches.append(Patch(hook, clean[hook], freeze))
             mask = torch.zeros(copies, 1, 1, n_heads, 1, dtype=torch.bool, device=device)
             rows = [i for i, (lyr, _) in enumerate(group) if lyr == layer]
             if rows:
                 mask[rows, 0, 0, [group[i][1] for i in rows]] = True
                 patches.append(Patch(hook, corrupt_z[hook], mask))
-        logits, captured = patched_forward(model, task.clean_tokens, patches, copies, capture)
+        logits, captured = patched_forward(model, base, patches, copies, capture, group[0][0])
         if receivers:
-            run3 = [
+            run3 = [  # receivers before the senders' layer keep their clean input
                 Patch(name, captured[name], receiver_masks[int(name.split(".")[1])], True)
                 for name in capture
+                if name in captured
             ]
-            logits, _ = patched_forward(model, task.clean_tokens, run3, copies)
+            logits, _ = patched_forward(model, base, run3, copies, start_layer=first_receiver)
         metric = task.logit_diff(logits).view(copies, batch).mean(-1).cpu()
         for i, sender in enumerate(group):
             values[all_senders.index(sender)] = metric[i]

@@ -1,0 +1,85 @@
+"""experiments/ablate.py: zero-, mean- and resample-ablation of heads, neurons and layers on a
+task through interp.interventions, with the metric before and after, and clear errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from interp.errors import InterpError
+from interp.tasks.ioi import ioi_task
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("experiment_ablate", ROOT / "experiments/ablate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def task(ioi_model):
+    return ioi_task(ioi_model, 20, seed=0)
+
+
+def test_methods_on_the_name_movers(script, ioi_model, task):
+    zero = script.ablate(ioi_model, task, ["L6H1", "L6H3"], "zero")
+    assert zero["before"] == pytest.approx(5.05, abs=0.05)
+    assert zero["after"] == pytest.approx(1.30, abs=0.05)  # the backups take over
+    assert zero["change"] == pytest.approx(zero["after"] - zero["before"])
+    mean = script.ablate(ioi_model, task, ["L6H1", "L6H3"], "mean")
+    assert mean["after"] < 0 and mean["top1_after"] == 0.0  # ABC means: no IO preference left
+    resample = script.ablate(ioi_model, task, ["L6H1", "L6H3"], "resample", seed=1)
+    assert resample["after"] < 0.5 * resample["before"]
+    assert script.ablate(ioi_model, task, ["L6H1", "L6H3"], "resample", seed=1) == resample
+    # an inert head, an MLP, a neuron and the embedding-level residual of layer 0
+    inert = script.ablate(ioi_model, task, ["L5H3", "L2.mlp", "L4N3"], "mean")
+    assert abs(inert["change"]) < 1e-3
+    assert script.ablate(ioi_model, task, ["L0.resid"], "zero")["after"] == pytest.approx(0, abs=0.1)
+    attn = script.ablate(ioi_model, task, ["L6.attn"], "zero")
+    assert attn["after"] == pytest.approx(zero["after"], abs=1e-3)  # layer 6 = its two movers
+
+
+def test_script_end_to_end(script, tmp_path, capsys):
+    from interp.experiment import run_script
+
+    out = tmp_path / "ablate.json"
+    argv = ["--components", "L6H1", "L6H3", "--method", "zero", "--n-prompts", "10"]
+    argv += ["--device", "cpu", "--json", str(out)]
+    assert run_script(script.main, script.Config, argv) == 0
+    summary = json.loads(out.read_text())
+    assert summary["components"] == ["L6H1", "L6H3"] and summary["after"] < summary["before"]
+    printed = capsys.readouterr().out
+    assert "before" in printed and "after" in printed and "change" in printed
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--components", "L6H1", "--method", "shuffle"], "unknown ablation method"),
+        (["--method", "zero"], "give the components"),
+        (["--components", "L6X1"], "cannot read component"),
+        (["--components", "L9H1"], "layers 0..7"),
+        (["--components", "L6H1", "--n-prompts", "0"], "at least 1"),
+        (["--components", "L6H1", "--task", "nope"], "unknown task"),
+    ],
+)
+def test_bad_input(script, capsys, argv, message):
+    from interp.experiment import run_script
+
+    assert run_script(script.main, script.Config, [*argv, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_ablate_validates(script, ioi_model, task):
+    with pytest.raises(InterpError, match="no component"):
+        script.ablate(ioi_model, task, [], "zero")
