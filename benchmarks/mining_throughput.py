@@ -28,7 +28,7 @@ class Config:
     model: str = option("reference:recall", "model to benchmark")
     gpt2_shaped: bool = option(False, "also benchmark a random GPT-2-small-shaped model")
     corpus: str = option("", "corpus (default: the WordNet glosses, else synthetic text)")
-    tokens: int = option(32768, "corpus tokens per timed run")
+    tokens: int = option(16384, "corpus tokens per timed run")
     batch_size: int = option(32, "windows per batch")
     window: int = option(32, "tokens per window")
     k: int = option(10, "examples kept per neuron")

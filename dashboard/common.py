@@ -141,23 +141,15 @@ def _compute(target: str, name: str, device: str, dtype: str, args: tuple, kwarg
     return _call(target, name, device, dtype, args, kwargs)
 
 
-@st.cache_data(max_entries=128, show_spinner=False, ttl=30)
-def _compute_fresh(
-    target: str, name: str, device: str, dtype: str, args: tuple, kwargs: tuple
-) -> Any:
-    return _call(target, name, device, dtype, args, kwargs)
-
-
-def compute(
-    target: str, *args: Any, label: str = "Computing…", fresh: bool = False, **kwargs: Any
-) -> Any:
+def compute(target: str, *args: Any, label: str = "Computing…", **kwargs: Any) -> Any:
     """``module:function(model, *args, **kwargs)`` for the selected model, cached by
-    (function, model name, device, dtype, arguments); arguments must be hashable. ``fresh``
-    for views that read the results store, which scripts may change: cached 30 s only."""
+    (function, model name, device, dtype, arguments); arguments must be hashable. Only for
+    functions of the model and their arguments: what reads the results store (which scripts
+    change) is read afresh on every run."""
     sel = selection()
-    cached = _compute_fresh if fresh else _compute
+    kw = tuple(sorted(kwargs.items()))
     with st.spinner(label):
-        return cached(target, sel.model, sel.device, sel.dtype, args, tuple(sorted(kwargs.items())))
+        return _compute(target, sel.model, sel.device, sel.dtype, args, kw)
 
 
 def store() -> Any:
@@ -166,13 +158,9 @@ def store() -> Any:
     return ResultsStore()
 
 
-@st.cache_data(max_entries=64, show_spinner="Loading stored run…")
 def stored_result(root: str, run_id: str) -> Any:
-    """A stored run's result dataclass (runs never change, so the id is the key)."""
-    from interp.results import load_result
-    from interp.store import ResultsStore
-
-    return load_result(run_id, store=ResultsStore(root))
+    """A stored run's result dataclass, cached (runs never change, so the id is the key)."""
+    return cached("interp.dashboard:stored_result", run_id, root)
 
 
 @st.cache_data(max_entries=32, show_spinner="Loading stored run…")
@@ -215,8 +203,9 @@ def shown_errors() -> Iterator[None]:
 def offer_experiment(kind: str) -> None:
     """No stored run of ``kind``: say which command creates one, and offer to run it here
     (the same script, in a subprocess, so the run is stored exactly as from the shell)."""
-    args = views.experiment_args(kind, selection().model)
-    command = views.experiment_command(kind, selection().model)
+    sel = selection()
+    args = views.experiment_args(kind, sel.model, sel.device)
+    command = " ".join(["python", *args])
     st.info(f"No `{kind}` run is stored yet. Create one with\n\n`{command}`")
     if not (ROOT / args[0]).exists():
         st.caption(f"({args[0]} is not in this checkout yet.)")

@@ -109,6 +109,12 @@ def main(config: Config) -> dict[str, Any]:
         raise InterpError(f"--n-prompts must be at least 1; got {config.n_prompts}")
     if not config.components:
         raise InterpError("give the components to ablate, e.g. --components L6H1 L6H3 L3.mlp")
+    if config.method not in METHODS:
+        raise InterpError(f"unknown ablation method {config.method!r}; choose one of {METHODS}")
+    from interp.interventions import Component
+
+    for text in config.components:  # syntax errors before the model is loaded
+        Component.parse(text)
     model = load(config.model, device=config.device)
     task = make_task(config.task, model, n_prompts=config.n_prompts, seed=config.seed)
     result = ablate(model, task, config.components, config.method, config.seed)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from interp.config import option
@@ -85,8 +85,8 @@ def main(config: Config) -> dict[str, Any]:
         evaluate_circuit,
         precision_recall,
     )
-    from interp.analyses.path_patching import path_patch
     from interp.analyses.patching import patch_block, patch_heads, patch_resid
+    from interp.analyses.path_patching import path_patch
     from interp.models import load
     from interp.tasks.ioi import check_has_heads, ioi_task
 
@@ -190,7 +190,9 @@ def main(config: Config) -> dict[str, Any]:
             ("P(IO)", "0.49", f"{io_prob:.2f}"),
             ("faithfulness F(C)/F(M)", "87%", f"{100 * faithfulness:.1f}%"),
         ]
-        print_comparison("paper (Wang et al. 2022, GPT-2 small) vs measured", "paper", "measured", rows)
+        print_comparison(
+            "paper (Wang et al. 2022, GPT-2 small) vs measured", "paper", "measured", rows
+        )
 
     arrays = {
         "dla": circuit.dla,

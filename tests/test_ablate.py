@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("experiment_ablate", ROOT / "experiments/ablate.py")
+    spec = importlib.util.spec_from_file_location(
+        "experiment_ablate", ROOT / "experiments/ablate.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -43,7 +45,9 @@ def test_methods_on_the_name_movers(script, ioi_model, task):
     # an inert head, an MLP, a neuron and the embedding-level residual of layer 0
     inert = script.ablate(ioi_model, task, ["L5H3", "L2.mlp", "L4N3"], "mean")
     assert abs(inert["change"]) < 1e-3
-    assert script.ablate(ioi_model, task, ["L0.resid"], "zero")["after"] == pytest.approx(0, abs=0.1)
+    assert script.ablate(ioi_model, task, ["L0.resid"], "zero")["after"] == pytest.approx(
+        0, abs=0.1
+    )
     attn = script.ablate(ioi_model, task, ["L6.attn"], "zero")
     assert attn["after"] == pytest.approx(zero["after"], abs=1e-3)  # layer 6 = its two movers
 

@@ -134,7 +134,7 @@ def test_attention_page_grid_click_and_scores(results):
     ],
     ids=["empty", "too-long", "unknown-word"],
 )
-@pytest.mark.parametrize("page", [None, "attention"])
+@pytest.mark.parametrize("page", [None, "attention", "lens", "ffn"])
 def test_bad_prompt_is_a_message_and_the_app_recovers(results, page, prompt, expected):
     at = open_app(page)
     at.text_area(key="prompt").input(prompt).run()

@@ -33,7 +33,9 @@ def model(request, ioi_model):
 
     if request.param is None:
         return ioi_model
-    return load(reference_name("ioi", placement_seed=request.param), device=str(ioi_model.cfg.device))
+    return load(
+        reference_name("ioi", placement_seed=request.param), device=str(ioi_model.cfg.device)
+    )
 
 
 def test_recovers_the_planted_circuit(model):
@@ -43,7 +45,7 @@ def test_recovers_the_planted_circuit(model):
     scores = precision_recall(found.circuit, planted)
     for cls in CLASSES:
         assert scores[cls] == {"precision": 1.0, "recall": 1.0}, (cls, found.table())
-    for key, evidence in found.evidence.items():
+    for evidence in found.evidence.values():
         assert evidence["class"] in CLASSES and "threshold" in evidence and evidence["corroborated"]
     assert found.thresholds == {"dla": 0.1, "path": 0.05, "backup": 0.05, "pattern": 0.3}
     evaluation = evaluate_circuit(
@@ -67,7 +69,9 @@ def test_evaluation_as_in_the_paper(ioi_model):
     assert set(evaluation.completeness) >= set(CLASSES)
     # leaving out the S-inhibition heads breaks faithfulness
     partial = {c: h for c, h in planted.items() if c != "s_inhibition"}
-    broken = evaluate_circuit(ioi_model, task, partial, completeness=False, minimality=False, desc=None)
+    broken = evaluate_circuit(
+        ioi_model, task, partial, completeness=False, minimality=False, desc=None
+    )
     assert broken.faithfulness < 0.5
     # keeping each class only at its paper position is an option (recorded in the result)
     positioned = evaluate_circuit(
@@ -100,7 +104,9 @@ def test_bad_input(ioi_model):
 
 
 def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", ROOT / "experiments" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"experiment_{name}", ROOT / "experiments" / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -113,7 +119,7 @@ def test_experiment_end_to_end(tmp_path, capsys):
 
     script = load_script("ioi")
     out = tmp_path / "ioi.json"
-    argv = ["--n-prompts", "8", "--device", "cpu", "--placement-seed", "3", "--json", str(out)]
+    argv = ["--n-prompts", "4", "--device", "cpu", "--placement-seed", "3", "--json", str(out)]
     assert run_script(script.main, script.Config, argv) == 0
     summary = json.loads(out.read_text())
     for key in ("circuit", "planted", "logit_diff", "faithfulness"):

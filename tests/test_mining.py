@@ -62,11 +62,11 @@ def brute_force(model, corpus_path, k: int, window: int, batch_size: int):
     names = [mlp_name(layer, "post") for layer in range(model.cfg.n_layers)]
     acts, masks = [], []
     for lo, hi in tw.batches(batch_size):
-        tokens, mask = tw.batch(lo, hi)
+        tokens, mask = tw.batch(lo, hi, model.cfg.device)
         with torch.no_grad():
             _, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names)
-        acts.append(torch.stack([cache[n] for n in names]).flatten(1, 2))  # [layer, P, d_mlp]
-        masks.append(mask.flatten())
+        acts.append(torch.stack([cache[n] for n in names]).flatten(1, 2).cpu())  # [L, P, d_mlp]
+        masks.append(mask.flatten().cpu())
     a, m = torch.cat(acts, dim=1).numpy(), torch.cat(masks).numpy()
     gidx = np.arange(a.shape[1])[m]
     out_v = np.empty(a.shape[::2] + (k,), dtype=np.float32)  # [layer, d_mlp, k]
@@ -346,3 +346,32 @@ def test_cli_mine_and_neuron(recall_model, corpus_path, monkeypatch, capsys, tmp
     assert "neurons 0..63" in capsys.readouterr().err
     assert main(["mine", "--corpus", str(tmp_path / "none.txt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_experiment_script_recovers_the_planted_memories(
+    recall_model, corpus_path, monkeypatch, tmp_path, capsys
+):
+    import importlib.util
+    from pathlib import Path
+
+    import interp.models
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "ffn_memories.py"
+    spec = importlib.util.spec_from_file_location("ffn_memories", path)
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "ffn_memories", script)  # dataclasses look it up
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(interp.models, "load", lambda *a, **k: recall_model)
+    monkeypatch.setenv("INTERP_RESULTS_DIR", str(tmp_path))
+    config = script.Config(corpus=str(corpus_path), window=16, batch_size=4, k=4, n_shuffles=10)
+    summary = script.main(config)
+    out = capsys.readouterr().out
+    assert summary["all_recovered"] is True and "all recovered: True" in out
+    assert [m["found_attribution_neuron"] for m in summary["memories"]] == [
+        f"L{m['layer']}N{m['neuron']}" for m in recall_model.interp_record.reference["memories"]
+    ]
+    assert summary["agreement"]["2"] == 1.0  # here every trigger is followed by its target
+    store = ResultsStore(tmp_path)
+    kinds = sorted(r.kind for r in store.list())
+    assert kinds.count("ffn_memories") == 1 and kinds.count("ffn_prediction") == 4
+    assert {"ffn_mining", "ffn_agreement", "ffn_intervention", "ffn_values"} <= set(kinds)

@@ -74,7 +74,9 @@ def test_matches_transformer_lens(ioi_model, task, caches, ours, theirs, directi
 
 def test_by_position_matches_transformer_lens(ioi_model, task, caches):
     z = P.patch_heads(ioi_model, task, "z", by_position=True)  # [layer, pos, head]
-    expected = transformer_lens(ioi_model, task, caches, "get_act_patch_attn_head_out_by_pos", "denoising")
+    expected = transformer_lens(
+        ioi_model, task, caches, "get_act_patch_attn_head_out_by_pos", "denoising"
+    )
     assert z.axes == ["layer", "position", "head"]
     assert np.abs(z.values - expected).max() < TOL
     # the pattern per destination position, noising, on two layers (TL's generic patcher

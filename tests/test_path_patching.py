@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from interp.analyses.path_patching import path_patch
 from interp.analyses.patching import patch_heads
+from interp.analyses.path_patching import path_patch
 from interp.errors import InterpError
 from interp.hooks import head_name, names_filter
 from interp.tasks.ioi import ioi_task
@@ -22,7 +22,10 @@ def task(ioi_model):
 
 @pytest.fixture(scope="module")
 def placement(ioi_model):
-    return {r: [tuple(h) for h in hs] for r, hs in ioi_model.interp_record.reference["placement"].items()}
+    return {
+        r: [tuple(h) for h in hs]
+        for r, hs in ioi_model.interp_record.reference["placement"].items()
+    }
 
 
 def naive_path_patch(model, task, sender, receivers, what, position, clean, corrupt):
@@ -79,7 +82,12 @@ def test_into_logits_equals_activation_patching_in_the_last_layer(ioi_model, tas
 def test_finds_the_planted_paths_and_nothing_else(ioi_model, task, placement):
     steps = [
         (placement["name_mover"], "q", "END", placement["s_inhibition"]),
-        (placement["s_inhibition"], "v", None, placement["induction"] + placement["duplicate_token"]),
+        (
+            placement["s_inhibition"],
+            "v",
+            None,
+            placement["induction"] + placement["duplicate_token"],
+        ),
         (placement["induction"], "k", None, placement["previous_token"]),
     ]
     for receivers, what, position, senders in steps:

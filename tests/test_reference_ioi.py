@@ -11,7 +11,11 @@ import pytest
 import torch
 
 from interp.analyses.attention import head_scores, ioi_attention
-from interp.analyses.circuits import abc_means, direct_logit_attribution, mean_ablation_interventions
+from interp.analyses.circuits import (
+    abc_means,
+    direct_logit_attribution,
+    mean_ablation_interventions,
+)
 from interp.interventions import run_with
 from interp.tasks.ioi import ioi_task
 from interp.tokens import single_token_id
@@ -25,12 +29,16 @@ def model(request, ioi_model):
 
     if request.param is None:  # the default build, shared with other test modules
         return ioi_model
-    return load(reference_name("ioi", placement_seed=request.param), device=str(ioi_model.cfg.device))
+    return load(
+        reference_name("ioi", placement_seed=request.param), device=str(ioi_model.cfg.device)
+    )
 
 
 @pytest.fixture(scope="module")
 def placement(model):
-    return {r: [tuple(h) for h in hs] for r, hs in model.interp_record.reference["placement"].items()}
+    return {
+        r: [tuple(h) for h in hs] for r, hs in model.interp_record.reference["placement"].items()
+    }
 
 
 @pytest.fixture(scope="module")

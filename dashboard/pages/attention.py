@@ -4,6 +4,7 @@ scores as a sortable table and a layer x head heatmap, planted roles and IOI cla
 import streamlit as st
 
 from dashboard import common
+from interp import dashboard as views
 
 st.title("Attention heads")
 sel = common.selection()
@@ -16,43 +17,43 @@ def select_head(layer: int, head: int) -> None:
     st.session_state.head = (layer, head)
 
 
-patterns = None
+def draw(patterns) -> None:
+    """The layer x head grid of thumbnails (a button under each) and the chosen head."""
+    n_layers, n_heads = patterns.n_layers, patterns.n_heads
+    layer, head = st.session_state.get("head", (0, 0))
+    if not (layer < n_layers and head < n_heads):  # another model was selected
+        layer, head = 0, 0
+    grid, detail = st.columns([1, 1], gap="medium")
+    with grid:
+        st.subheader("Patterns on the prompt")
+        st.caption("Rows: layers; columns: heads. Query down, key across. Click a head.")
+        scroller = st.container(height=min(720, 40 + 120 * n_layers), border=False)
+        for lay in range(n_layers):
+            cols = scroller.columns([0.4] + [1] * n_heads, gap="small")
+            cols[0].markdown(f"**L{lay}**")
+            for h in range(n_heads):
+                with cols[h + 1]:
+                    st.image(patterns.thumbnail(lay, h), width="content", alt=f"head {lay}.{h}")
+                    st.button(
+                        f"{lay}.{h}",
+                        key=f"head-{lay}-{h}",
+                        on_click=select_head,
+                        args=(lay, h),
+                        type="primary" if (lay, h) == (layer, head) else "secondary",
+                    )
+    with detail:
+        st.subheader(f"Head {layer}.{head}")
+        st.plotly_chart(patterns.figure(layer, head), key="head-pattern")
+
+
 with common.shown_errors():
-    patterns = common.compute("interp.dashboard:attention_patterns", sel.prompt)
-if patterns is None:
-    st.stop()
-
-n_layers, n_heads = patterns.n_layers, patterns.n_heads
-layer, head = st.session_state.get("head", (0, 0))
-if not (layer < n_layers and head < n_heads):  # another model was selected
-    layer, head = 0, 0
-
-grid, detail = st.columns([1, 1], gap="medium")
-with grid:
-    st.subheader("Patterns on the prompt")
-    st.caption("Rows: layers; columns: heads. Query down, key across. Click a head to enlarge it.")
-    scroller = st.container(height=min(720, 40 + 120 * n_layers), border=False)
-    for lay in range(n_layers):
-        cols = scroller.columns([0.4] + [1] * n_heads, gap="small")
-        cols[0].markdown(f"**L{lay}**")
-        for h in range(n_heads):
-            with cols[h + 1]:
-                st.image(patterns.thumbnail(lay, h), width="content", alt=f"head {lay}.{h}")
-                st.button(
-                    f"{lay}.{h}",
-                    key=f"head-{lay}-{h}",
-                    on_click=select_head,
-                    args=(lay, h),
-                    type="primary" if (lay, h) == (layer, head) else "secondary",
-                )
-with detail:
-    st.subheader(f"Head {layer}.{head}")
-    st.plotly_chart(patterns.figure(layer, head), key="head-pattern")
+    draw(common.compute("interp.dashboard:attention_patterns", sel.prompt))
 
 st.divider()
 st.subheader("Head scores")
 with common.shown_errors():
-    table = common.compute("interp.dashboard:head_table", label="Scoring heads…", fresh=True)
+    table = common.compute("interp.dashboard:head_table", label="Scoring heads…")
+    table = table.with_classes(views.ioi_classes(sel.model))
     st.caption(
         "Scores on repeated random sequences [BOS, t1..tk, t1..tk] (Olsson et al. 2022): "
         "mean attention to the previous token, to the earlier copy of the token (duplicate) "

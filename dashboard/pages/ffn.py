@@ -28,13 +28,8 @@ left, right = st.columns(2)
 layer = left.number_input("Layer", 0, cfg.n_layers - 1, int(first["layer"]), key="ffn-layer")
 neuron = right.number_input("Neuron", 0, cfg.d_mlp - 1, int(first["neuron"]), key="ffn-neuron")
 with common.shown_errors():
-    view = common.compute(
-        "interp.dashboard:neuron_view",
-        int(layer),
-        int(neuron),
-        label="Reading the neuron…",
-        fresh=True,
-    )
+    with st.spinner("Reading the neuron…"):  # the store: mining jobs may have been added
+        view = views.neuron_view(model, int(layer), int(neuron))
     values, triggers = st.columns([2, 3])
     with values:
         st.markdown(f"**L{layer}N{neuron}** · value norm {view.value_norm:.2f}")

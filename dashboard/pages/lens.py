@@ -71,7 +71,12 @@ cols[0].metric(f"{source[0]} top-1 from layer", views.layer_label(run.subject_la
 cols[1].metric(f"{source[1]} top-1 from layer", views.layer_label(run.answer_layer))
 cols[2].metric(f"{target[0]} + o_L{run.ffn_layer} →", repr(run.headline_transfer_top.strip()))
 cols[3].metric("transfer accuracy", f"{run.transfer_accuracy:.1%}")
-st.dataframe(views.recall_rows(run, record.summary), hide_index=True)
+st.dataframe(views.recall_rows(run, record), hide_index=True)
 st.plotly_chart(run.figure(), key="capitals-figure")
+second = views.second_relation_rows(run)
+if second:
+    relation = (run.second_relation or {}).get("relation", "second relation")
+    st.markdown(f"**The same pipeline on {relation.replace('_', ' ')}**")
+    st.dataframe(second, hide_index=True)
 with st.expander("Per-pair answer ranks"):
     st.dataframe(views.recall_pair_rows(run), hide_index=True)

@@ -59,7 +59,10 @@ class HeadScores(Result):
         """The ``k`` heads with the highest ``score``: (layer, head, value)."""
         values = self.scores()[score]
         flat = np.argsort(values, axis=None)[::-1][:k]
-        return [(int(i // values.shape[1]), int(i % values.shape[1]), float(values.flat[i])) for i in flat]
+        return [
+            (int(i // values.shape[1]), int(i % values.shape[1]), float(values.flat[i]))
+            for i in flat
+        ]
 
     def figure(self):
         from interp.viz.attention import head_scores_figure

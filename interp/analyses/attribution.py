@@ -115,11 +115,18 @@ def attribution_vs_exact(
     direction), with the Pearson correlation of the two over heads."""
     approx = attribution_patch_heads(model, task, direction)
     exact = exact or patch_heads(model, task, "z", direction=direction)
-    if exact.direction != direction or exact.activation != "head_z" or exact.axes != [
-        "layer",
-        "head",
-    ]:
-        raise InterpError("exact patching must be all-position head-output patching, same direction")
+    if (
+        exact.direction != direction
+        or exact.activation != "head_z"
+        or exact.axes
+        != [
+            "layer",
+            "head",
+        ]
+    ):
+        raise InterpError(
+            "exact patching must be all-position head-output patching, same direction"
+        )
     return dataclasses.replace(
         approx, exact=exact.effect, correlation=correlation(approx.attribution, exact.effect)
     )

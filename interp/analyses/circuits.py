@@ -179,7 +179,9 @@ def mean_ablation_interventions(
             _, cache = model.run_with_cache(task.clean_tokens, names_filter=names_filter(names))
         where = torch.nn.functional.one_hot(task.positions[at], task.seq_len).bool()
         where = where[:, :, None, None].to(task.device)
-        values = {lyr: torch.where(where, m, cache[head_name(lyr, "z")]) for lyr, m in values.items()}
+        values = {
+            lyr: torch.where(where, m, cache[head_name(lyr, "z")]) for lyr, m in values.items()
+        }
     return [
         Intervention(Component(layer, "head", h), value=values[layer][:, :, h])
         for layer, h in heads

@@ -8,9 +8,10 @@ tokens. This module does it for every neuron of the chosen layers in one streami
 * the corpus is cut into windows by :mod:`interp.corpus` and streamed in batches of
   ``batch_size`` windows, in a fixed order;
 * only ``blocks.{l}.mlp.hook_post`` is hooked (and the forward stops after the last mined
-  layer); each hook merges the batch into a running top-k per neuron **on the device**:
-  ``torch.topk`` over the batch's positions, then a sort over (running top-k U batch top-k),
-  so the per-batch cost is a small fraction of the forward pass;
+  layer); each hook takes ``torch.topk`` over the batch's positions **on the device**, and
+  after the forward the batch is merged into a running top-k per neuron by a sort over
+  (running top-k U batch top-k), with one host synchronisation per batch, so the per-batch
+  cost is a fraction of the forward pass (``benchmarks/mining_throughput.py``);
 * ties are broken exactly (higher activation first, then earlier in the corpus), so the
   result is the one a brute-force scan of every activation finds, whatever the batching;
 * every ``checkpoint_every`` batches, the neurons whose top-k changed are rewritten in the
@@ -45,9 +46,8 @@ JOBS, EXAMPLES, WINDOWS = "ffn_mining_jobs", "ffn_examples", "ffn_windows"
 _JOBS_SQL = (
     "job TEXT PRIMARY KEY, model TEXT, model_key TEXT, corpus TEXT, fingerprint TEXT, "
     "window INTEGER, k INTEGER, batch_size INTEGER, layers TEXT, d_mlp INTEGER, "
-    "max_tokens INTEGER, "
-    "n_tokens INTEGER, n_windows INTEGER, joiner TEXT, status TEXT, tokens_per_s REAL, "
-    "created_at TEXT, updated_at TEXT"
+    "max_tokens INTEGER, n_tokens INTEGER, n_windows INTEGER, joiner TEXT, status TEXT, "
+    "tokens_per_s REAL, created_at TEXT, updated_at TEXT"
 )
 _EXAMPLES_SQL = (
     "job TEXT, layer INTEGER, neuron INTEGER, example_rank INTEGER, activation REAL, "

@@ -98,7 +98,9 @@ def _table(head_scores, neuron_scores, activations, value_norms, n: int) -> list
             "activation": float(activations[layer, i]),
             "magnitude": float(abs(activations[layer, i]) * value_norms[layer, i]),
         })  # fmt: skip
-    rows = [r for r in rows if r["score"] != 0.0]  # dead components explain nothing
+    # components that explain nothing (dead ones, float noise) are left out
+    floor = 1e-6 * max((abs(r["score"]) for r in rows), default=0.0)
+    rows = [r for r in rows if abs(r["score"]) > floor]
     rows.sort(key=lambda r: -r["score"])
     return rows[:n]
 

@@ -42,7 +42,9 @@ def register(sub) -> None:
     p.add_argument("--layers", type=int, nargs="*", help="layers to mine (default: all)")
     p.add_argument("--k", type=int, default=10, help="trigger examples kept per neuron")
     p.add_argument("--window", type=int, default=32, help="tokens per window (BOS included)")
-    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    p.add_argument(
+        "--batch-size", type=int, default=32, help="windows per forward pass (GPU: 256 or more)"
+    )
     p.add_argument("--max-tokens", type=int, help="stop after this many corpus tokens")
     p.add_argument("--checkpoint-every", type=int, default=20, help="batches per checkpoint")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")

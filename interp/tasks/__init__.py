@@ -35,4 +35,6 @@ def make_task(name: str, model: Any, n_prompts: int, seed: int = 0, **options: A
     if name not in TASKS:
         raise InterpError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
     module, function = TASKS[name].split(":")
-    return getattr(import_module(module), function)(model, n_prompts=n_prompts, seed=seed, **options)
+    return getattr(import_module(module), function)(
+        model, n_prompts=n_prompts, seed=seed, **options
+    )

@@ -18,7 +18,9 @@ def score_panels(scores: dict[str, np.ndarray], title: str) -> go.Figure:
     from plotly.subplots import make_subplots
 
     names = list(scores)
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[n.replace("_", " ") for n in names])
+    fig = make_subplots(
+        rows=1, cols=len(names), subplot_titles=[n.replace("_", " ") for n in names]
+    )
     for i, name in enumerate(names):
         z = scores[name]
         fig.add_trace(

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
     from interp.analyses.attribution import AttributionResult
     from interp.analyses.circuits import CircuitEvaluation, IOICircuit
-    from interp.analyses.path_patching import PathPatchingResult
     from interp.analyses.patching import PatchingResult
+    from interp.analyses.path_patching import PathPatchingResult
 
 CLASS_COLORS = {
     "previous_token": "#8c564b",
