@@ -52,6 +52,21 @@ class Result:
 
 
 def result_class(kind: str) -> type[Result]:
+    """The Result subclass stored under ``kind``. Classes register when their module is
+    imported, so an unknown kind first imports every analysis module (a fresh process that
+    only wants to read a stored run has imported none)."""
+    if kind not in _REGISTRY:
+        import importlib
+        import pkgutil
+
+        import interp.analyses
+
+        for module in pkgutil.iter_modules(interp.analyses.__path__):
+            importlib.import_module(f"interp.analyses.{module.name}")
+    if kind not in _REGISTRY:
+        from interp.errors import InterpError
+
+        raise InterpError(f"no result class for stored kind {kind!r}")
     return _REGISTRY[kind]
 
 

@@ -72,10 +72,13 @@ def cmd_neuron(args) -> int:
     values = value_projections(model, [layer], k=args.k, store=store)
     norm = values.value_norms[0, neuron]
     print(f"L{layer}N{neuron} of {model.interp_record.name}   |value| = {norm:.3f}")
-    print("value promotes:   " + ", ".join(f"{t!r} {s:+.2f}" for t, s in values.top(layer, neuron)))
-    print(
-        "value suppresses: " + ", ".join(f"{t!r} {s:+.2f}" for t, s in values.bottom(layer, neuron))
-    )
+    if norm == 0:
+        print("its value vector is zero: this neuron writes nothing to the residual stream")
+    else:
+        top = values.top(layer, neuron)
+        print("value promotes:   " + ", ".join(f"{t!r} {s:+.2f}" for t, s in top))
+        bottom = values.bottom(layer, neuron)
+        print("value suppresses: " + ", ".join(f"{t!r} {s:+.2f}" for t, s in bottom))
     job = args.job or latest_job(store, model, layer)
     if job is None:
         print(
