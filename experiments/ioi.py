@@ -72,6 +72,22 @@ def print_comparison(title: str, left: str, right: str, rows: list[tuple[str, st
         print(f"  {name.ljust(width)}  {a.ljust(w1)}  {b}")
 
 
+def print_paper_comparison(summary: dict[str, Any]) -> None:
+    """The published GPT-2 small circuit and numbers (PAPERS.md) beside the measured ones."""
+    from interp.analyses.circuits import CLASSES, PAPER_GPT2_SMALL
+
+    circuit = summary["circuit"]
+    rows = [(c, heads_text(PAPER_GPT2_SMALL[c]), heads_text(circuit[c])) for c in CLASSES]
+    rows += [
+        ("logit difference", "3.56", f"{summary['logit_diff']:.2f}"),
+        ("IO > S", "99.3%", f"{100 * summary['io_over_s']:.1f}%"),
+        ("P(IO)", "0.49", f"{summary['io_prob']:.2f}"),
+        ("faithfulness F(C)/F(M)", "87%", f"{100 * summary['faithfulness']:.1f}%"),
+    ]
+    title = "paper (Wang et al. 2022, GPT-2 small) vs measured"
+    print_comparison(title, "paper", "measured", rows)
+
+
 def main(config: Config) -> dict[str, Any]:
     import numpy as np
     import torch
@@ -79,7 +95,6 @@ def main(config: Config) -> dict[str, Any]:
     from interp.analyses.attribution import attribution_vs_exact
     from interp.analyses.circuits import (
         CLASSES,
-        PAPER_GPT2_SMALL,
         Thresholds,
         discover_ioi_circuit,
         evaluate_circuit,
@@ -182,17 +197,7 @@ def main(config: Config) -> dict[str, Any]:
         ]
         print_comparison("planted vs found", "planted", "found", rows)
     if {record.name, Path(record.location).name} & {"gpt2-small", "gpt2"}:
-        paper = PAPER_GPT2_SMALL
-        rows = [(cls, heads_text(paper[cls]), heads_text(circuit.circuit[cls])) for cls in CLASSES]
-        rows += [
-            ("logit difference", "3.56", f"{circuit.clean_logit_diff:.2f}"),
-            ("IO > S", "99.3%", f"{100 * ld_positive:.1f}%"),
-            ("P(IO)", "0.49", f"{io_prob:.2f}"),
-            ("faithfulness F(C)/F(M)", "87%", f"{100 * faithfulness:.1f}%"),
-        ]
-        print_comparison(
-            "paper (Wang et al. 2022, GPT-2 small) vs measured", "paper", "measured", rows
-        )
+        print_paper_comparison(summary)
 
     arrays = {
         "dla": circuit.dla,

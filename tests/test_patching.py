@@ -78,6 +78,7 @@ def test_by_position_matches_transformer_lens(ioi_model, task, caches):
         ioi_model, task, caches, "get_act_patch_attn_head_out_by_pos", "denoising"
     )
     assert z.axes == ["layer", "position", "head"]
+    assert len(z.figure().data) == 4  # one layer x position panel per head
     assert np.abs(z.values - expected).max() < TOL
     # the pattern per destination position, noising, on two layers (TL's generic patcher
     # with its pattern setter; the full grid would be 480 more forwards)
@@ -109,6 +110,13 @@ def test_chunking_and_late_start_change_nothing(ioi_model):
     )  # fmt: skip
     assert fast.shape == (32, 6)
     assert (fast - slow).abs().max() < 1e-4
+    # forwards: tiny batches share one forward from the earliest start, big ones start late
+    first = torch.arange(8).repeat_interleave(4)
+    assert len(P.plan_groups(first, 8, tokens_per_copy=15, chunk=64)) <= 2
+    late = P.plan_groups(first, 8, tokens_per_copy=2000, chunk=64)
+    assert [lyr for lyr, _ in late] == list(range(8))
+    assert sorted(torch.cat([idx for _, idx in late]).tolist()) == list(range(32))
+    assert len(P.plan_groups(first, 8, tokens_per_copy=15, chunk=10)) >= 4  # chunk bound
 
 
 def test_named_positions_and_anchors(ioi_model):
@@ -165,6 +173,7 @@ def test_attribution_patching_tracks_exact(ioi_model):
     assert result.attribution_by_position.shape == (8, task.seq_len, 4)
     assert np.allclose(result.attribution_by_position.sum(1), result.attribution, atol=1e-5)
     assert all(p.grad is None for p in ioi_model.parameters())  # no side effects
+    assert len(result.figure().data[0].x) == 32
     # noising is where the linear approximation is known to fail (saturated attention)
     noising = attribution_vs_exact(ioi_model, task, "noising")
     assert noising.correlation < result.correlation

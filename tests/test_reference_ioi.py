@@ -99,6 +99,7 @@ def test_attention_patterns_do_their_jobs(model, task, placement):
         assert attn.s2_to_s1_plus_1[head] > 0.8, head
     for head in placement["previous_token"]:
         assert attn.previous_token[head] > 0.9 and attn.s1_plus_1_to_s1[head] > 0.9, head
+    assert len(attn.figure().data) == 5
 
 
 def test_head_scores_on_repeated_names(model, placement):
@@ -118,3 +119,4 @@ def test_head_scores_on_repeated_names(model, placement):
                 assert value < 0.5, (score, layer, head)
         top = {(lyr, h) for lyr, h, _ in scores.top(score, k=len(placement[role]))}
         assert top == set(placement[role])
+    assert len(scores.figure().data) == 3

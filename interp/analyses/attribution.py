@@ -8,6 +8,9 @@ backward give the estimate for every head (and every position) at once, instead 
 forward per patch. The approximation is exact for linear paths and fails where the patch
 moves attention a lot or where backups compensate; :func:`attribution_vs_exact` reports it
 beside exact patching (:func:`interp.analyses.patching.patch_heads`) with their correlation.
+On ``reference:ioi`` denoising (ARENA's direction: clean activations into the corrupted run)
+correlates ~1.0 with exact patching, noising only ~0.5-0.8: noising an upstream head moves
+saturated attention patterns, which a gradient cannot see (Kramár et al. 2024).
 
 Gradients are taken with ``torch.autograd.grad`` with respect to a zero tensor added at each
 ``hook_z``, so parameter ``.grad`` s are never touched, and it works whether or not the

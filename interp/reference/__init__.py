@@ -32,7 +32,7 @@ from interp.errors import InterpError
 #: kind -> module implementing ``build(**params) -> (GPT2LMHeadModel, planted: dict)``
 REFERENCE_MODELS = {"ioi": "interp.reference.ioi", "recall": "interp.reference.recall"}
 #: bump when a builder changes, so cached builds are not reused
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 
 
 def _module_for(kind: str):

@@ -77,6 +77,7 @@ IND_SCORE = 10.0
 SI_SCORE = 5.0  # per unit of DUPF
 NM_SCORE, NM_INHIBIT, NM_SINK = 10.0, 3.5, 3.0
 BACKUP_INHIBIT = 3.0
+BACKUP_EXTRA_INHIBIT = 9.0
 NM_COPY, NEG_COPY, BACKUP_COPY = 2.5, 1.0, 1.0
 
 
@@ -251,7 +252,11 @@ def build(
     for layer, head in placement["backup_name_mover"]:
         h = writer.head(layer, head)
         name_mover_qk(h)
-        h.add_qk(e_out, e_out, -BACKUP_INHIBIT)  # away from the name already predicted
+        # away from the name the residual stream already predicts (query: output identity
+        # written by the name movers; key: input identity, which no head writes) ...
+        h.add_qk(e_out, e_in, -BACKUP_INHIBIT)
+        # ... and, more firmly than a name mover, away from S: idle (on BOS) in a clean run
+        h.add_qk(inh, e_in, -BACKUP_EXTRA_INHIBIT)
         h.add_ov(e_in, e_out, BACKUP_COPY)
 
     used = {lh for heads in placement.values() for lh in heads}

@@ -16,6 +16,8 @@ from interp.errors import InterpError
 
 TASKS: dict[str, str] = {
     "ioi": "interp.tasks.ioi:ioi_task",
+    "capitals": "interp.tasks.relations:capital_task",
+    "past_tense": "interp.tasks.relations:past_tense_task",
 }
 
 
