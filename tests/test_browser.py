@@ -128,11 +128,15 @@ def browser(tmp_path_factory):
 
 # -- helpers --------------------------------------------------------------------------------
 def _wait(driver, condition, timeout: float = WAIT, what: str = "condition"):
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # Streamlit re-renders elements between a find and a read: poll again, don't fail
+    ignored = (StaleElementReferenceException,)
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.25).until(condition)
+        return WebDriverWait(
+            driver, timeout, poll_frequency=0.25, ignored_exceptions=ignored
+        ).until(condition)
     except TimeoutException:
         raise AssertionError(f"timed out waiting for {what}") from None
 
@@ -163,8 +167,11 @@ def _navigate(driver, title: str) -> None:
     """Go to a page through the sidebar (the session, and so the prompt, is kept)."""
     from selenium.webdriver.common.by import By
 
-    links = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')
-    next(a for a in links if a.text.strip().endswith(title)).click()  # after the icon
+    def link(d):
+        links = d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')
+        return next((a for a in links if a.text.strip().endswith(title)), None)  # after the icon
+
+    _click(driver, link, what=f"the sidebar link {title!r}")
     _wait(
         driver,
         lambda d: any(h.text.strip() == title for h in d.find_elements(By.TAG_NAME, "h1")),
@@ -207,22 +214,38 @@ def _choose(driver, label: str, option: str) -> None:
     """Pick the option containing ``option`` in the sidebar selectbox labelled ``label``."""
     from selenium.webdriver.common.by import By
 
-    boxes = driver.find_elements(
-        By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
-    )
-    box = next(b for b in boxes if b.text.startswith(label))
-    box.find_element(By.CSS_SELECTOR, '[role="combobox"]').click()
+    def combobox(d):
+        boxes = d.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
+        )
+        box = next((b for b in boxes if b.text.startswith(label)), None)
+        return None if box is None else box.find_element(By.CSS_SELECTOR, '[role="combobox"]')
+
+    _click(driver, combobox, what=f"the selectbox {label!r}")
     xpath = f'//*[@role="option"][contains(normalize-space(.), "{option}")]'
-    _wait(driver, lambda d: d.find_element(By.XPATH, xpath), what=f"the option {option!r}").click()
+    _click(driver, lambda d: d.find_element(By.XPATH, xpath), what=f"the option {option!r}")
     time.sleep(0.5)
     _wait(driver, _settled, what=f"the rerun after choosing {option!r}")
+
+
+def _click(driver, find, what: str) -> None:
+    """Find an element and click it, again if it went stale in between (Streamlit reruns)."""
+
+    def attempt(d):
+        element = find(d)
+        if element is None:
+            return False
+        element.click()
+        return True
+
+    _wait(driver, attempt, what=what)
 
 
 def _button(driver, label: str):
     from selenium.webdriver.common.by import By
 
     xpath = f'//button[normalize-space(.)="{label}"]'
-    return _wait(driver, lambda d: d.find_element(By.XPATH, xpath), what=f"the button {label!r}")
+    _click(driver, lambda d: d.find_element(By.XPATH, xpath), what=f"the button {label!r}")
 
 
 # -- the test -------------------------------------------------------------------------------
@@ -252,7 +275,7 @@ def test_pages_prompt_head_click_and_bad_input(server, browser, tmp_path):
 
     # click a head thumbnail: its token x token heatmap appears, with the prompt's tokens
     _navigate(driver, PAGES["attention"])
-    _button(driver, "6.1").click()
+    _button(driver, "6.1")
     _wait(
         driver,
         lambda d: any("head 6.1" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".gtitle")),
@@ -277,7 +300,7 @@ def test_pages_prompt_head_click_and_bad_input(server, browser, tmp_path):
     driver.save_screenshot(str(shots / "bad_prompt.png"))
     _type_prompt(driver, "When Mary and John went to the store, John gave a drink to")
     _wait(driver, lambda d: not _errors(d), what="the error to go away")
-    _button(driver, "2.1").click()
+    _button(driver, "2.1")
     _wait(
         driver,
         lambda d: any("head 2.1" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".gtitle")),
@@ -297,7 +320,7 @@ def test_pages_prompt_head_click_and_bad_input(server, browser, tmp_path):
     _wait(driver, lambda d: any("does not exist" in m for m in _errors(d)), what="the message")
     _no_exception(driver)
     driver.save_screenshot(str(shots / "missing_model.png"))
-    _button(driver, "Use reference:ioi").click()
+    _button(driver, "Use reference:ioi")
     _wait(
         driver,
         lambda d: "Mary" in d.find_element(By.CSS_SELECTOR, '[data-testid="stMetric"]').text,
