@@ -76,19 +76,12 @@ def model_name(config: Config) -> str:
 
 
 def run_relation(model, relation: str, other: str, config: Config):
-    from interp.analyses.recall import relation_recall
-    from interp.tasks.relations import fact_tokens, get_relation, relation_task
+    from interp.analyses.recall import recall_relation
 
-    rel = get_relation(relation)
-    task = relation_task(model, rel)
-    return relation_recall(
+    return recall_relation(
         model,
-        task,
-        fact_tokens(model, task, rel),
-        headline=rel.headline,
-        headline_target=rel.headline_target,
-        mean_tokens=relation_task(model, other).clean_tokens,
-        mean_reference=f"mean over the {other} prompts at their last position",
+        relation,
+        other,
         layer=config.layer if relation == "capital" else None,
         n_random=config.n_random,
         seed=config.seed,

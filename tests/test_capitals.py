@@ -11,27 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interp.analyses.recall import relation_recall
+from interp.analyses.recall import recall_relation
 from interp.errors import InterpError
-from interp.tasks.relations import fact_tokens, get_relation, relation_task, usable_pairs
+from interp.tasks.relations import get_relation, relation_task, usable_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(model, relation="capital", other="past_tense", **kwargs):
-    rel = get_relation(relation)
-    task = relation_task(model, rel)
-    return relation_recall(
-        model,
-        task,
-        fact_tokens(model, task, rel),
-        headline=rel.headline,
-        headline_target=rel.headline_target,
-        mean_tokens=relation_task(model, other).clean_tokens,
-        mean_reference=f"{other} prompts",
-        n_random=4,
-        **kwargs,
-    )
+    kwargs.setdefault("n_random", 4)
+    return recall_relation(model, relation, other, mean_reference=f"{other} prompts", **kwargs)
 
 
 @pytest.fixture(scope="module", params=[5, 3, 6], ids=lambda p: f"planted_layer={p}")

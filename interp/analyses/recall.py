@@ -339,3 +339,29 @@ def relation_recall(
         in_context_restored_correct=bool(in_context_rank[src] == 1),
         mean_reference=mean_reference,
     )
+
+
+def recall_relation(
+    model,
+    relation: str,
+    other: str,
+    mean_reference: str | None = None,
+    **kwargs: Any,
+) -> RelationRecallResult:
+    """:func:`relation_recall` on a named relation's task and in-context facts, with FFN
+    mean-ablation values taken over the ``other`` relation's prompts (where this relation's
+    FFN vector is not active)."""
+    from interp.tasks.relations import fact_tokens, get_relation, relation_task
+
+    rel = get_relation(relation)
+    task = relation_task(model, rel)
+    return relation_recall(
+        model,
+        task,
+        fact_tokens(model, task, rel),
+        headline=rel.headline,
+        headline_target=rel.headline_target,
+        mean_tokens=relation_task(model, other).clean_tokens,
+        mean_reference=mean_reference or f"mean over the {other} prompts at their last position",
+        **kwargs,
+    )

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from interp.viz.ioi import CLASS_COLORS
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -37,15 +39,6 @@ IOI_PATHS = [
     ("backup_name_mover", "logits"),
     ("negative_name_mover", "logits"),
 ]
-_CLASS_COLORS = {
-    "previous_token": "#8c564b",
-    "duplicate_token": "#e377c2",
-    "induction": "#ff7f0e",
-    "s_inhibition": "#9467bd",
-    "name_mover": "#2ca02c",
-    "backup_name_mover": "#17becf",
-    "negative_name_mover": "#d62728",
-}
 
 
 def class_key(name: str) -> str:
@@ -98,7 +91,7 @@ def circuit_figure(
                 text=labels,
                 textposition="middle center",
                 textfont=dict(color="white", size=10),
-                marker=dict(size=30, color=_CLASS_COLORS.get(c, "#7f7f7f")),
+                marker=dict(size=30, color=CLASS_COLORS.get(c, "#7f7f7f")),
                 name=f"{c.replace('_', ' ')} ({IOI_CLASSES.get(c, '?')})",
                 hovertemplate="head %{text}<br>" + c.replace("_", " ") + "<extra></extra>",
             )
@@ -247,7 +240,7 @@ class IOIRunView:
             go.Bar(
                 x=[r["head"] for r in rows],
                 y=[r["minimality"] for r in rows],
-                marker_color=[_CLASS_COLORS.get(r["class"], "#7f7f7f") for r in rows],
+                marker_color=[CLASS_COLORS.get(r["class"], "#7f7f7f") for r in rows],
                 hovertemplate="head %{x}<br>minimality %{y:.3f}<extra></extra>",
             )
         )
