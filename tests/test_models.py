@@ -167,3 +167,14 @@ def test_cli_reports_errors_without_traceback():
         [sys.executable, "-m", "interp.cli", "models"], capture_output=True, text=True, check=True
     )
     assert "reference:ioi" in listing.stdout and "gpt2-medium" in listing.stdout
+
+
+@pytest.mark.parametrize("kind, params", [("ioi", {"placement_seed": 2}), ("recall", {})])
+def test_reference_builds_are_deterministic(kind, params):
+    from interp.reference import build
+
+    first, _, planted_a = build(kind, **params)
+    second, _, planted_b = build(kind, **params)
+    assert planted_a == planted_b
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
