@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV=${VENV:-.venv}
+bash scripts/get_corpus.sh || echo "[run] no default corpus: FFN mining needs --corpus FILE_OR_DIR"
 exec "$VENV/bin/python" experiments/run_all.py "$@"
