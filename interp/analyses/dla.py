@@ -32,7 +32,8 @@ def _at(x: Tensor, positions: Int[Tensor, " batch"]) -> Tensor:
     return x[torch.arange(x.shape[0], device=x.device), positions.to(x.device)]
 
 
-def _final_gain(model) -> Tensor | float:
+def final_ln_gain(model) -> Tensor | float:
+    """The final LayerNorm's gain, or 1 when ``fold_ln`` has folded it into W_U."""
     ln = getattr(model, "ln_final", None)
     w = getattr(ln, "w", None) if ln is not None else None
     if w is None or model.cfg.layer_norm_folding:
@@ -53,7 +54,7 @@ def head_attribution(
     for layer in range(model.cfg.n_layers):
         z = _at(cache[head_name(layer, "z")], positions)  # [batch, head, d_head]
         per_head = torch.einsum("bhd,hdm->bhm", z, model.W_O[layer])  # [batch, head, d_model]
-        out.append(torch.einsum("bhm,bm->bh", per_head * _final_gain(model), directions))
+        out.append(torch.einsum("bhm,bm->bh", per_head * final_ln_gain(model), directions))
     return torch.stack(out, dim=1) / scale[:, None]
 
 
@@ -68,7 +69,7 @@ def neuron_attribution(
     sub-update of the output, projected on the target direction)."""
     scale = _at(cache["ln_final.hook_scale"], positions)
     acts = _at(cache[mlp_name(layer, "post")], positions)  # [batch, d_mlp]
-    value_dot = torch.einsum("nm,bm->bn", model.W_out[layer] * _final_gain(model), directions)
+    value_dot = torch.einsum("nm,bm->bn", model.W_out[layer] * final_ln_gain(model), directions)
     return acts * value_dot / scale
 
 
@@ -79,3 +80,16 @@ def logit_directions(model, answers: Int[Tensor, " batch"], others: Int[Tensor, 
     if others is not None:
         d = d - w_u[:, others].T
     return d
+
+
+def vector_attribution(
+    model,
+    cache,
+    vectors: Float[Tensor, "batch d_model"],
+    directions: Float[Tensor, "batch d_model"],
+    positions: Int[Tensor, " batch"],
+) -> Float[Tensor, " batch"]:
+    """Direct effect of any residual-stream term (the embeddings, the summed biases) at
+    ``positions``, through the cached final-LN scale, like the heads' and neurons' terms."""
+    scale = _at(cache["ln_final.hook_scale"], positions)[:, 0]  # [batch]
+    return (vectors * final_ln_gain(model) * directions).sum(-1) / scale

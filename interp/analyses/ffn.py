@@ -116,11 +116,11 @@ class ValueProjection(Result):
 def _project_layer(model, layer: int, k: int, chunk: int = 1024) -> dict[str, np.ndarray]:
     import torch
 
-    from interp.analyses.dla import _final_gain
+    from interp.analyses.dla import final_ln_gain
 
     with torch.no_grad():
         w_u = model.W_U  # [d_model, d_vocab]
-        w_out = model.W_out[layer] * _final_gain(model)  # [d_mlp, d_model]
+        w_out = model.W_out[layer] * final_ln_gain(model)  # [d_mlp, d_model]
         kk = min(k, w_u.shape[1])
         parts: dict[str, list] = {"top_ids": [], "top_scores": [], "bottom_ids": []}
         parts["bottom_scores"] = []

@@ -129,11 +129,11 @@ def attribute_predictions(
     import torch
 
     from interp.analyses.dla import (
-        _final_gain,
         cache_names,
         head_attribution,
         logit_directions,
         neuron_attribution,
+        vector_attribution,
     )
     from interp.hooks import mlp_name, names_filter, resid_name
     from interp.models import record_of
@@ -179,11 +179,10 @@ def attribute_predictions(
                 [cache[mlp_name(layer, "post")][:, -1] for layer in range(model.cfg.n_layers)],
                 dim=1,
             )  # [batch, layer, d_mlp]
-            scale = cache["ln_final.hook_scale"][:, -1]  # [batch, 1]
-            gain = _final_gain(model)
-            embed = (cache[resid_name(0, "pre")][:, -1] * gain * directions).sum(-1) / scale[:, 0]
-            biases = (model.b_O.sum(0) + model.b_out.sum(0))[None] * gain * directions
-            bias = biases.sum(-1) / scale[:, 0]
+            embeddings = cache[resid_name(0, "pre")][:, -1]  # [batch, d_model]
+            embed = vector_attribution(model, cache, embeddings, directions, positions)
+            biases = (model.b_O.sum(0) + model.b_out.sum(0)).expand_as(directions)
+            bias = vector_attribution(model, cache, biases, directions, positions)
             probs = last.softmax(-1)
         for j, i in enumerate(members):
             t, o = target_ids[j], other_ids[j]
