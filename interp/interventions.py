@@ -87,16 +87,24 @@ class Component:
 @dataclass(frozen=True)
 class Intervention:
     """Set ``component`` to ``scale * activation`` or, if ``value`` is given, to ``value``
-    (broadcast against the component's slice), at ``positions`` (all when None)."""
+    (broadcast against the component's slice), at ``positions`` (the same for every prompt;
+    all when None) or at ``at`` (one position per prompt, e.g. a task's END: ``[batch]``)."""
 
     component: Component
     scale: float = 0.0
     value: Tensor | None = None
     positions: Sequence[int] | Tensor | None = None
+    at: Tensor | None = None
 
     def apply(self, activation: Tensor) -> None:
         part = self.component.select(activation)
-        where = (slice(None),) if self.positions is None else (slice(None), self.positions)
+        if self.at is not None:
+            rows = torch.arange(part.shape[0], device=part.device)
+            where = (rows, self.at.to(part.device))
+        elif self.positions is None:
+            where = (slice(None),)
+        else:
+            where = (slice(None), self.positions)
         if self.value is None:
             part[where] = part[where] * self.scale
         else:

@@ -73,7 +73,7 @@ def test_name_mover_knockout_and_backups(model, task, placement):
     at END, costs >= 50% of the logit difference; the backups' direct effect rises."""
     dla, clean = direct_logit_attribution(model, task)
     means = abc_means(model, task, layers={layer for layer, _ in placement["name_mover"]})
-    knockout = mean_ablation_interventions(model, task, placement["name_mover"], means, "END")
+    knockout = mean_ablation_interventions(task, placement["name_mover"], means, "END")
     dla_ko, ablated = direct_logit_attribution(model, task, knockout)
     assert ablated <= 0.5 * clean
     for head in placement["backup_name_mover"]:
@@ -81,7 +81,7 @@ def test_name_mover_knockout_and_backups(model, task, placement):
     for head in placement["name_mover"]:
         assert dla[head] > 2.5  # measured 3.22
     # at every position the drop is even larger (the backups' keys are silenced too)
-    everywhere = mean_ablation_interventions(model, task, placement["name_mover"], means)
+    everywhere = mean_ablation_interventions(task, placement["name_mover"], means)
     assert task.metric(run_with(model, task.clean_tokens, everywhere)).item() <= 0.5 * clean
 
 

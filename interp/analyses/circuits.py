@@ -165,25 +165,15 @@ def abc_means(model, task, layers: Sequence[int] | None = None) -> dict[int, tor
 
 
 def mean_ablation_interventions(
-    model, task, heads: Sequence[Head], means: Mapping[int, torch.Tensor], at: str | None = None
+    task, heads: Sequence[Head], means: Mapping[int, torch.Tensor], at: str | None = None
 ):
     """``Intervention`` s setting each head's output to its ABC mean, at every position or
-    only at the named position ``at`` (elsewhere the clean value, which is what the head
-    computes there anyway: positions before ``at`` cannot see the change)."""
+    only at the task's named position ``at`` (one position per prompt)."""
     from interp.interventions import Component, Intervention
 
-    values = {layer: means[layer] for layer in {lyr for lyr, _ in heads}}
-    if at is not None:
-        names = [head_name(layer, "z") for layer in values]
-        with torch.no_grad():
-            _, cache = model.run_with_cache(task.clean_tokens, names_filter=names_filter(names))
-        where = torch.nn.functional.one_hot(task.positions[at], task.seq_len).bool()
-        where = where[:, :, None, None].to(task.device)
-        values = {
-            lyr: torch.where(where, m, cache[head_name(lyr, "z")]) for lyr, m in values.items()
-        }
+    where = None if at is None else task.positions[at]
     return [
-        Intervention(Component(layer, "head", h), value=values[layer][:, :, h])
+        Intervention(Component(layer, "head", h), value=means[layer][:, :, h], at=where)
         for layer, h in heads
     ]
 
@@ -269,7 +259,7 @@ def discover_ioi_circuit(
     dla_ablated = dla.copy()
     if circuit["name_mover"]:
         means = abc_means(model, task, sorted({lyr for lyr, _ in circuit["name_mover"]}))
-        ablate = mean_ablation_interventions(model, task, circuit["name_mover"], means, "END")
+        ablate = mean_ablation_interventions(task, circuit["name_mover"], means, "END")
         dla_ablated, ablated_ld = direct_logit_attribution(model, task, ablate)
         rise = (dla_ablated - dla) / clean_ld
         for head in sorted(heads, key=lambda lh: -rise[lh]):
