@@ -4,14 +4,21 @@ prompts, same numbers.
     python benchmarks/patching_speed.py                  # reference:ioi, 1 and 8 prompts
     python benchmarks/patching_speed.py --gpt2-shaped    # + a random GPT-2-small-shaped model
 
-transformer-lens's ``patching.get_act_patch_attn_head_out_all_pos`` runs one forward per head
-(n_layers x n_heads forwards of the batch). :func:`interp.analyses.patching.patch_heads` runs
-the whole sweep as batched forwards of ``n_heads x batch`` rows, one per layer, each starting
-at its layer from the cached residual stream. Both are timed from the same tokens: the
-transformer-lens time includes the ``run_with_cache`` its function needs (shown separately),
-ours its own two caching forwards. The runs are interleaved (other processes may share the
-CPU) and the median of ``--repeats`` is reported, with the largest absolute difference
-between the two results. Target: >= 10x on CPU, identical numbers.
+transformer-lens's ``patching.get_act_patch_attn_head_out_all_pos`` runs one full forward per
+head (n_layers x n_heads forwards of the batch, logits at every position).
+:func:`interp.analyses.patching.patch_heads` runs the sweep as one batched forward through
+:class:`interp.resume.Resumer`: every patched copy joins at its own block, at the head
+outputs, from the cached run; the last block and the unembedding run at END only; positions
+before the first one where clean and corrupted prompts differ are not recomputed. Both are
+timed from the same tokens: the transformer-lens time includes the ``run_with_cache`` its
+function needs (shown separately), ours its own caching forward. The runs are interleaved
+(other processes may share the CPU) and the median of ``--repeats`` is reported, with the
+largest absolute difference between the two results.
+
+Each row also counts the floating-point work of both (PyTorch's FLOP counter): once the CPU
+runs both at its matrix-multiply peak (a few prompts on 2 cores), the time ratio is close to
+the work ratio, whatever the batching; above it lies only the per-forward overhead that
+batching removes (one prompt, small models). Target: >= 10x on CPU, identical numbers.
 """
 
 from __future__ import annotations
@@ -40,8 +47,10 @@ class Config:
 
 
 def _gpt2_shaped(tmp: Path) -> str:
-    """GPT-2 small's shape (12 layers x 12 heads, d_model 768) with random weights and the
-    reference word-level vocabulary (GPT-2's BPE files are not available offline)."""
+    """GPT-2 small's shape (12 layers x 12 heads, d_model 768, 50257 logits) with random
+    weights and the reference word-level tokenizer (GPT-2's BPE files are not available
+    offline; the unused embedding rows cost nothing, the unembedding costs what GPT-2's
+    does)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -50,7 +59,7 @@ def _gpt2_shaped(tmp: Path) -> str:
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=1024, n_embd=768, n_layer=12, n_head=12,
+        vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12,
         bos_token_id=0, eos_token_id=0,
     )  # fmt: skip
     path = tmp / "gpt2-shaped"
@@ -103,6 +112,7 @@ def bench(name: str, n_prompts: int, config: Config) -> dict[str, float]:
         _sync(model)
         t_tl.append(time.perf_counter() - start)
         t_cache.append(cache_s)
+    flops_ours, flops_tl = _flops(ours), _flops(theirs)
     ours_s, tl_s = statistics.median(t_ours), statistics.median(t_tl)
     tl_sweep = tl_s - statistics.median(t_cache)
     row = {
@@ -116,14 +126,27 @@ def bench(name: str, n_prompts: int, config: Config) -> dict[str, float]:
         "ratio": tl_s / ours_s,
         "ratio_sweep_only": tl_sweep / ours_s,
         "max_abs_diff": float(abs(a - b).max()),
+        "gflop_ours": flops_ours / 1e9,
+        "gflop_transformer_lens": flops_tl / 1e9,
+        "work_ratio": flops_tl / flops_ours,
     }
     print(
         f"{row['model']:>28}  {row['heads']:>5}  {n_prompts:>7}  {ours_s:8.3f}  {tl_s:8.3f}  "
         f"{row['ratio']:6.1f}x  ({row['ratio_sweep_only']:.1f}x sweep only)  "
-        f"max |diff| {row['max_abs_diff']:.1e}",
+        f"max |diff| {row['max_abs_diff']:.1e}  GFLOP {row['gflop_ours']:.2f} vs "
+        f"{row['gflop_transformer_lens']:.2f} ({row['work_ratio']:.1f}x less work)",
         flush=True,
     )
     return row
+
+
+def _flops(fn) -> int:
+    """Floating-point operations of the matrix products ``fn`` runs (PyTorch's counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
 
 
 def main(config: Config) -> dict:

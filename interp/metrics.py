@@ -2,7 +2,8 @@
 
 * :func:`logit_diff` — ``logit[answer] - logit[wrong]`` at a chosen position per prompt
   (Wang et al. 2022 use IO − S at END). Works on several stacked copies of a batch, which is
-  how the batched patcher runs its sweeps.
+  how the batched patcher runs its sweeps; :class:`LogitDiff` is the same metric as an
+  object that names its positions, so a patched forward can compute only those.
 * :func:`normalised` — ARENA's patching metric: 0 means "as bad as the corrupted run",
   1 "as good as the clean run" (values outside [0, 1] overshoot either way).
 * :func:`kl_divergence` — KL(reference ‖ patched) of the next-token distributions at a
@@ -10,6 +11,8 @@
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 from jaxtyping import Float, Int
@@ -25,6 +28,41 @@ def _tile(x: Tensor, rows: int) -> Tensor:
     return x.repeat(rows // x.shape[0])
 
 
+@dataclasses.dataclass(frozen=True)
+class LogitDiff:
+    """``logits[answer] - logits[wrong]`` (or the answer's logit alone) at one position per
+    prompt, per row; rows may be ``k * batch`` (k stacked copies of the batch).
+
+    Because it names its positions and tokens, a patched forward can stop early: compute
+    the last block and the final LayerNorm at those positions only, and only the
+    :meth:`columns` of the unembedding (:mod:`interp.resume`), then call
+    :meth:`from_columns`."""
+
+    positions: Int[Tensor, " batch"]
+    answers: Int[Tensor, " batch"]
+    wrong: Int[Tensor, " batch"] | None = None
+
+    def columns(self) -> Int[Tensor, "batch k"]:
+        """The logits the metric reads per prompt: ``[answer, wrong]`` (or ``[answer]``)."""
+        ids = [self.answers] if self.wrong is None else [self.answers, self.wrong]
+        return torch.stack(ids, 1)
+
+    def from_columns(self, values: Float[Tensor, "rows k"]) -> Float[Tensor, " rows"]:
+        """The metric from the logits of :meth:`columns` (tiled over the rows)."""
+        return values[:, 0] - values[:, 1] if self.wrong is not None else values[:, 0]
+
+    def at(self, final: Float[Tensor, "rows vocab"]) -> Float[Tensor, " rows"]:
+        """The metric from the logits at the readout positions."""
+        columns = self.columns().to(final.device)
+        columns = columns[_tile(torch.arange(len(columns), device=final.device), final.shape[0])]
+        return self.from_columns(final.gather(1, columns))
+
+    def __call__(self, logits: Float[Tensor, "rows pos vocab"]) -> Float[Tensor, " rows"]:
+        rows = logits.shape[0]
+        pos = _tile(self.positions.to(logits.device), rows)
+        return self.at(logits[torch.arange(rows, device=logits.device), pos])
+
+
 def logit_diff(
     logits: Float[Tensor, "rows pos vocab"],
     positions: Int[Tensor, " batch"],
@@ -33,14 +71,7 @@ def logit_diff(
 ) -> Float[Tensor, " rows"]:
     """``logits[answer] - logits[wrong]`` (or the answer's logit alone) at ``positions``;
     ``rows`` may be ``k * batch`` (k stacked copies of the batch)."""
-    rows = logits.shape[0]
-    at = torch.arange(rows, device=logits.device)
-    pos = _tile(positions.to(logits.device), rows)
-    final = logits[at, pos]  # [rows, vocab]
-    value = final.gather(1, _tile(answers.to(logits.device), rows)[:, None])[:, 0]
-    if wrong is not None:
-        value = value - final.gather(1, _tile(wrong.to(logits.device), rows)[:, None])[:, 0]
-    return value
+    return LogitDiff(positions, answers, wrong)(logits)
 
 
 def normalised(

@@ -370,7 +370,7 @@ def ablation_sweep(
                     mask[i, :, :, h] = False if where is None else ~at[where]
         patches.append(Patch(head_name(layer, "z"), means[layer], mask[..., None]))
     values = run_patches(model, BaseRun.of(model, task.clean_tokens), patches, n,
-                         task.logit_diff, desc=desc)  # fmt: skip
+                         task.readout, desc=desc)  # fmt: skip
     return values.mean(-1).cpu().numpy()
 
 

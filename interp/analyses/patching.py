@@ -8,14 +8,17 @@ run the corrupted prompt, patch in the clean activation (what restores it?).
 
 transformer-lens's ``patching`` module runs one forward per patch. Here a sweep of N patches
 is ONE forward of ``N x batch`` rows: the base tokens are repeated N times and each copy gets
-its own patch through a single hook per hook point, which selects with a boolean mask
+its own patch through a single edit per hook point, which selects with a boolean mask
 (``torch.where(mask[copy], source, activation)``). Sweeps are chunked to bound memory.
 A copy whose first patch is in block ``l`` computes blocks ``0..l-1`` exactly as the
-unpatched run did, so it starts at block ``l`` from the cached residual stream (the bridge's
-blocks are called one after another, then ``ln_final`` and ``unembed``; this reproduces the
-full forward exactly and all hooks fire); copies are grouped by start block, and small
-groups share a forward when that is cheaper (:func:`plan_groups`). The numbers equal
-transformer-lens's to float rounding (tests/test_patching.py).
+unpatched run did, so it starts at block ``l`` from the cached run. For GPT-2 models the
+forward runs through :class:`interp.resume.Resumer` (the bridge's arithmetic without its
+per-call overhead): copies join one forward at their own blocks (at the head outputs when
+nothing earlier in the block is patched), the last block and the unembedding run at the
+metric's position only (:class:`~interp.metrics.LogitDiff`), and positions before the first
+one where the two prompts differ are not recomputed. Other models run the bridge's hooked
+blocks, grouped by start block (:func:`plan_groups`). The numbers equal transformer-lens's
+to float rounding (tests/test_patching.py, tests/test_resume.py).
 
 * :class:`Patch` — at one hook, copy ``n`` takes ``source`` wherever ``mask[n]`` is True
   (``source`` shared by every copy, or one per copy);
@@ -40,7 +43,9 @@ from torch import Tensor
 
 from interp.errors import InterpError
 from interp.hooks import block_out_name, head_name, names_filter, resid_name
+from interp.metrics import LogitDiff
 from interp.results import Result
+from interp.resume import BLOCK_HOOKS, Entry, Resumer
 
 DIRECTIONS = ("noising", "denoising")
 HEAD_ACTIVATIONS = ("z", "q", "k", "v", "pattern")
@@ -63,13 +68,24 @@ class Patch:
     per_copy: bool = False
 
 
-def _apply(act: Tensor, patches: list[Patch], copies: int) -> Tensor:
+def _apply(act: Tensor, patches: list[Patch], copies: int, skip: int = 0, axis: int = 2) -> Tensor:
+    """Apply ``patches`` to ``act``, the first ``copies`` copies of the batch (later copies
+    may not have started yet). With ``skip`` > 0 ``act`` lacks the first ``skip`` positions
+    (on ``axis`` of the ``[n, batch, ...]`` view): masks and sources are cut to match."""
     shaped = act.view(copies, act.shape[0] // copies, *act.shape[1:])
     for p in patches:
-        source = p.source if p.per_copy else p.source.unsqueeze(0)
-        source = source.to(act.device, act.dtype)
-        shaped = torch.where(p.mask.to(act.device), source, shaped)
+        source = p.source[:copies] if p.per_copy else p.source.unsqueeze(0)
+        source = _tail(source.to(act.device, act.dtype), axis, skip, shaped.shape[axis])
+        mask = _tail(p.mask[:copies].to(act.device), axis, skip, shaped.shape[axis])
+        shaped = torch.where(mask, source, shaped)
     return shaped.reshape(act.shape)
+
+
+def _tail(x: Tensor, axis: int, skip: int, length: int) -> Tensor:
+    """``x`` without its first ``skip`` positions on ``axis`` (unless broadcast there)."""
+    if skip and x.shape[axis] == length + skip:
+        return x.narrow(axis, skip, length)
+    return x
 
 
 def hook_layer(name: str) -> int:
@@ -85,10 +101,21 @@ def hook_layer(name: str) -> int:
 class BaseRun:
     """The unpatched run every copy starts from: its tokens and its residual stream entering
     each block, so a copy whose first patch is in block ``l`` can start at block ``l``
-    (blocks before it would compute exactly the cached values)."""
+    (blocks before it would compute exactly the cached values).
+
+    ``shared``: the number of leading positions where every patch source equals this run
+    (a source run on tokens that agree with these up to there: with causal attention its
+    activations there are this run's), with this run's ``keys`` and ``values`` per block;
+    patched forwards then compute only the later positions (:mod:`interp.resume`)."""
 
     tokens: Int[Tensor, "batch pos"]
     resid_pre: list[Float[Tensor, "batch pos d_model"]]
+    keys: list[Float[Tensor, "batch pos n_heads d_head"]] = dataclasses.field(default_factory=list)
+    values: list[Float[Tensor, "batch pos n_heads d_head"]] = dataclasses.field(
+        default_factory=list
+    )
+    shared: int = 0
+    z: list[Float[Tensor, "batch pos n_heads d_head"]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def of(cls, model, tokens: Tensor) -> BaseRun:
@@ -97,24 +124,94 @@ class BaseRun:
         return cls(tokens, [cache[n] for n in names])
 
 
+def _from_z(name: str, layer: int) -> bool:
+    """Whether hook ``name`` is outside block ``layer`` or at/after its ``hook_z`` (so the
+    block can start from the base run's head outputs)."""
+    parts = name.split(".", 2)
+    return int(parts[1]) != layer or BLOCK_HOOKS.index(parts[2]) >= BLOCK_HOOKS.index("attn.hook_z")
+
+
+def run_with_cache(
+    model, tokens: Int[Tensor, "batch pos"], names: set[str]
+) -> tuple[Float[Tensor, "batch pos vocab"], dict[str, Tensor]]:
+    """The logits on ``tokens`` and the activations ``names`` (only those are cached), through
+    :class:`~interp.resume.Resumer` when it fires them all (same numbers, less overhead),
+    else the bridge's ``run_with_cache``."""
+    resumer = Resumer.of(model)
+    with torch.no_grad():
+        if resumer is not None and resumer.supports(names):
+            return resumer.run_with_cache(tokens, names)
+        logits, cache = model.run_with_cache(tokens, names_filter=names_filter(names))
+    return logits, {n: cache[n] for n in names}
+
+
+def shared_prefix(a: Int[Tensor, "batch pos"], b: Int[Tensor, "batch pos"]) -> int:
+    """Leading positions where ``a`` and ``b`` agree in every prompt."""
+    differ = (a != b).any(0).nonzero()
+    return int(differ[0, 0]) if len(differ) else a.shape[1]
+
+
 def patched_forward(
     model,
     base: BaseRun | Tensor,
     patches: Sequence[Patch],
     copies: int,
     capture: Sequence[str] = (),
-    start_layer: int = 0,
-) -> tuple[Float[Tensor, "rows pos vocab"], dict[str, Tensor]]:
+    start_layer: int | Sequence[int] = 0,
+    readout: Int[Tensor, " batch"] | None = None,
+    columns: Int[Tensor, "batch k"] | None = None,
+) -> tuple[Float[Tensor, "rows out_pos vocab"], dict[str, Tensor]]:
     """One forward of ``copies x batch`` rows with every patch applied; returns the logits
     and the ``capture`` d activations (shaped ``[copies, batch, *act]``, after patching).
 
     With ``start_layer > 0`` (and a :class:`BaseRun`) the forward starts at that block from
     the base run's cached residual stream: the caller guarantees that nothing before it is
-    patched (patches at earlier hooks would be no-ops there)."""
+    patched (patches at earlier hooks would be no-ops there). ``start_layer`` may give one
+    block per copy (non-decreasing). With ``readout`` (one position per prompt) the logits
+    are ``[rows, 1, vocab]`` at those positions; with ``columns`` (token ids per prompt)
+    only those logits are returned (``[rows, out_pos, k]``).
+
+    GPT-2 models resumed from a :class:`BaseRun` run through :class:`interp.resume.Resumer`:
+    the same arithmetic with less overhead, every copy joining at its own block (at its
+    head outputs when nothing earlier in that block is patched), the last block at the
+    readout positions only, and the base run's ``shared`` prefix not recomputed when
+    nothing is captured. Anything else runs the bridge's hooked blocks from the earliest
+    start."""
+    starts = [start_layer] * copies if isinstance(start_layer, int) else list(start_layer)
+    if len(starts) != copies or sorted(starts) != starts:
+        raise InterpError("start_layer must give one non-decreasing block per copy")
     by_hook: dict[str, list[Patch]] = defaultdict(list)
     for p in patches:
         by_hook[p.hook].append(p)
     captured: dict[str, Tensor] = {}
+    names = {n for n in set(by_hook) | set(capture) if hook_layer(n) >= starts[0]}
+    resumer = Resumer.of(model) if isinstance(base, BaseRun) and base.resid_pre else None
+    if resumer is not None and resumer.supports(names):
+        batch = base.tokens.shape[0]
+        skip = base.shared if (base.keys and not capture and readout is not None) else 0
+        skip = min(skip, int(readout.min())) if skip else 0
+
+        def edit(name: str, act: Tensor) -> Tensor:
+            now = act.shape[0] // batch  # copies started so far
+            if name in by_hook:
+                axis = 3 if name.endswith("hook_pattern") else 2
+                act = _apply(act, by_hook[name], now, skip, axis)
+            if name in capture:
+                captured[name] = act.view(now, -1, *act.shape[1:])
+            return act
+
+        entries = {}
+        for layer in sorted(set(starts)):
+            n = starts.count(layer)
+            resid = base.resid_pre[layer][:, skip:].repeat(n, 1, 1)
+            z = None
+            if base.z and all(_from_z(name, layer) for name in names):
+                z = base.z[layer][:, skip:].repeat(n, 1, 1, 1)
+            entries[layer] = Entry(resid, z)
+        rows = None if readout is None else readout.repeat(copies)
+        cols = None if columns is None else columns.repeat(copies, 1)
+        prefix = resumer.prefix(base.keys, base.values, skip) if skip else None
+        return resumer.run(entries, names, edit, rows, prefix, cols), captured
 
     def make(name: str) -> Callable:
         items = by_hook.get(name, [])
@@ -128,9 +225,9 @@ def patched_forward(
 
         return hook
 
-    names = [n for n in set(by_hook) | set(capture) if hook_layer(n) >= start_layer]
     hooks = [(n, make(n)) for n in names]
     tokens = base.tokens if isinstance(base, BaseRun) else base
+    start_layer = starts[0]
     with torch.no_grad():
         if start_layer <= 0 or not isinstance(base, BaseRun):
             logits = model.run_with_hooks(tokens.repeat(copies, 1), fwd_hooks=hooks)
@@ -141,6 +238,12 @@ def patched_forward(
                     out = block(resid)
                     resid = out[0] if isinstance(out, tuple) else out
                 logits = model.unembed(model.ln_final(resid))
+    if readout is not None:
+        at = torch.arange(logits.shape[0], device=logits.device)
+        logits = logits[at, readout.to(logits.device).repeat(copies)][:, None]
+    if columns is not None:
+        index = columns.to(logits.device).repeat(copies, 1)[:, None]
+        logits = logits.gather(-1, index.expand(-1, logits.shape[1], -1))
     return logits, captured
 
 
@@ -169,13 +272,15 @@ def run_patches(
     tokens: Int[Tensor, "batch pos"] | BaseRun,
     patches: Sequence[Patch],
     n_copies: int,
-    readout: Callable[[Tensor], Tensor],
+    readout: LogitDiff | Callable[[Tensor], Tensor],
     chunk: int | None = None,
     desc: str | None = None,
     skip_unpatched_layers: bool = True,
 ) -> Float[Tensor, "n batch"]:
     """A sweep of ``n_copies`` patched runs as chunked batched forwards; ``readout`` maps
-    the logits of ``k x batch`` rows to ``k x batch`` values (e.g. ``task.logit_diff``).
+    the logits of ``k x batch`` rows to ``k x batch`` values: a :class:`LogitDiff` (e.g.
+    ``task.readout``; only its positions are then computed in the last block) or any
+    function of the full logits.
 
     Copies are grouped by the first block they are patched in, and each group starts there
     from the base run's cached residual stream (``skip_unpatched_layers``)."""
@@ -188,12 +293,19 @@ def run_patches(
     first = first_layers(patches, n_copies).clamp(max=model.cfg.n_layers - 1)
     if not skip_unpatched_layers:
         first.zero_()
-    groups = plan_groups(first, model.cfg.n_layers, batch * seq_len, chunk)
+    if tokens.resid_pre and Resumer.of(model) is not None:
+        groups = ragged_groups(first, model.cfg.n_layers, chunk)
+    else:
+        groups = plan_groups(first, model.cfg.n_layers, batch * seq_len, chunk)
+    lean = isinstance(readout, LogitDiff)
+    positions, columns = (readout.positions, readout.columns()) if lean else (None, None)
     out = torch.empty(n_copies, batch)
-    for layer, idx in progress(groups, desc=desc, disable=None if desc else True):
-        sub = [_take_rows(p, idx) for p in patches]
-        logits, _ = patched_forward(model, tokens, sub, len(idx), start_layer=int(layer))
-        out[idx] = readout(logits).view(len(idx), batch).float().cpu()
+    for starts, idx in progress(groups, desc=desc, disable=None if desc else True):
+        sub = [q for q in (_take_rows(p, idx) for p in patches) if q.mask.any()]
+        logits, _ = patched_forward(model, tokens, sub, len(idx), start_layer=starts,
+                                    readout=positions, columns=columns)  # fmt: skip
+        values = readout.from_columns(logits[:, 0]) if lean else readout(logits)
+        out[idx] = values.view(len(idx), batch).float().cpu()
     return out.to(tokens.tokens.device)
 
 
@@ -202,6 +314,23 @@ def run_patches(
 BLOCK_COST_TOKENS = 64
 #: the fixed cost of a forward beyond its blocks (embedding, unembedding, Python), likewise
 FORWARD_COST_TOKENS = 128
+
+
+def ragged_groups(
+    first: Int[Tensor, " n"], n_layers: int, chunk: int
+) -> list[tuple[list[int], Tensor]]:
+    """Forwards for a sweep through :class:`~interp.resume.Resumer`: copies sorted by the
+    block they start at, at most ``chunk`` per forward, each joining at its own block.
+    Copies that start in the last block go in forwards of their own, so that the others'
+    last block runs at the readout positions only."""
+    order = torch.argsort(first, stable=True)
+    late = first[order] == n_layers - 1
+    groups = []
+    for part in (order[~late], order[late]):
+        for i in range(0, len(part), chunk):
+            idx = part[i : i + chunk]
+            groups.append((first[idx].tolist(), idx))
+    return groups
 
 
 def plan_groups(
@@ -280,19 +409,25 @@ def prepare_runs(model, task, direction: str, source_names: set[str]) -> Runs:
     base, source = task.clean_tokens, task.corrupted_tokens
     if direction == "denoising":
         base, source = source, base
-    resid = [resid_name(layer, "pre") for layer in range(model.cfg.n_layers)]
+    layers = range(model.cfg.n_layers)
+    resid = [resid_name(layer, "pre") for layer in layers]
+    kvz = [[head_name(layer, x) for layer in layers] for x in ("k", "v", "z")]
     n = base.shape[0]
-    with torch.no_grad():  # one forward of both batches
-        logits, cache = model.run_with_cache(
-            torch.cat([base, source]), names_filter=names_filter(set(resid) | set(source_names))
-        )
+    wanted = set(resid).union(source_names, *kvz)
+    logits, cache = run_with_cache(model, torch.cat([base, source]), wanted)  # both at once
     values = task.logit_diff(logits).view(2, n).mean(-1).tolist()
     base_value, source_value = values
     clean, corrupted = (
         (base_value, source_value) if direction == "noising" else (source_value, base_value)
     )
     return Runs(
-        BaseRun(base, [cache[name][:n] for name in resid]),
+        BaseRun(
+            base,
+            [cache[name][:n] for name in resid],
+            *([cache[name][:n] for name in names] for names in kvz[:2]),
+            shared_prefix(base, source),
+            [cache[name][:n] for name in kvz[2]],
+        ),
         {name: cache[name][n:] for name in source_names},
         clean,
         corrupted,
@@ -301,9 +436,7 @@ def prepare_runs(model, task, direction: str, source_names: set[str]) -> Runs:
 
 def source_cache(model, tokens: Tensor, names: set[str]) -> dict[str, Tensor]:
     """The activations ``names`` on ``tokens`` (cached only what is needed)."""
-    with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=names_filter(names))
-    return {n: cache[n] for n in names}
+    return run_with_cache(model, tokens, names)[1]
 
 
 def position_masks(
@@ -386,7 +519,7 @@ def _layer_pos_sweep(model, task, hooks, activation, positions, direction, chunk
         mask = mask.view(n_layers * n_pos, *pos_masks.shape[1:], 1)  # [n, batch, pos, 1]
         patches.append(Patch(hook, cache[hook], mask.to(task.device)))
     values = run_patches(
-        model, runs.base, patches, n_layers * n_pos, task.logit_diff, chunk, desc=activation
+        model, runs.base, patches, n_layers * n_pos, task.readout, chunk, desc=activation
     )
     labels = {"layer": [str(i) for i in range(n_layers)], "position": pos_labels}
     values = values.view(n_layers, n_pos, -1)
@@ -452,7 +585,7 @@ def patch_heads(
     if not by_position:
         patches = head_patches(model, what, heads, cache)
         values = run_patches(
-            model, runs.base, patches, len(heads), task.logit_diff, chunk, desc=f"heads {what}"
+            model, runs.base, patches, len(heads), task.readout, chunk, desc=f"heads {what}"
         )
         values = values.view(n_layers, n_heads, -1)
     else:
@@ -464,7 +597,7 @@ def patch_heads(
         patches = _stack_copies(patches, len(pos_labels))
         n = len(pos_labels) * len(heads)
         values = run_patches(
-            model, runs.base, patches, n, task.logit_diff, chunk, desc=f"heads {what} by pos"
+            model, runs.base, patches, n, task.readout, chunk, desc=f"heads {what} by pos"
         )
         values = values.view(len(pos_labels), n_layers, n_heads, -1).transpose(0, 1)
         axes = ["layer", "position", "head"]

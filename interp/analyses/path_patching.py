@@ -115,7 +115,8 @@ def path_patch(
             task.corrupted_tokens, names_filter=names_filter(z_names)
         )
         corrupted_value = task.metric(logits).item()
-    base = BaseRun(task.clean_tokens, [clean[n] for n in resid])
+    base = BaseRun(task.clean_tokens, [clean[n] for n in resid], z=[clean[n] for n in z_names])
+    end, columns = task.end, task.readout.columns()  # the metric reads these logits only
 
     batch, seq_len = task.clean_tokens.shape
     device = task.device
@@ -154,15 +155,20 @@ def path_patch(
             if rows:
                 mask[rows, 0, 0, [group[i][1] for i in rows]] = True
                 patches.append(Patch(hook, corrupt_z[hook], mask))
-        logits, captured = patched_forward(model, base, patches, copies, capture, group[0][0])
+        logits, captured = patched_forward(
+            model, base, patches, copies, capture, group[0][0], end, columns
+        )
         if receivers:
             run3 = [  # receivers before the senders' layer keep their clean input
                 Patch(name, captured[name], receiver_masks[int(name.split(".")[1])], True)
                 for name in capture
                 if name in captured
             ]
-            logits, _ = patched_forward(model, base, run3, copies, start_layer=first_receiver)
-        metric = task.logit_diff(logits).view(copies, batch).mean(-1).cpu()
+            logits, _ = patched_forward(
+                model, base, run3, copies, start_layer=first_receiver, readout=end,
+                columns=columns,
+            )  # fmt: skip
+        metric = task.readout.from_columns(logits[:, 0]).view(copies, batch).mean(-1).cpu()
         for i, sender in enumerate(group):
             values[all_senders.index(sender)] = metric[i]
     values = values.view(n_layers, n_heads)

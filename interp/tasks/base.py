@@ -28,6 +28,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.errors import InterpError
+from interp.metrics import LogitDiff
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,9 +121,13 @@ class Task:
     def logit_diff(self, logits: Float[Tensor, "batch pos vocab"]) -> Float[Tensor, " batch"]:
         """``logit[answer] - logit[wrong]`` at END, per prompt. ``logits`` may hold several
         copies of the batch stacked (``k * batch`` rows, as the batched patcher runs them)."""
-        from interp.metrics import logit_diff
+        return self.readout(logits)
 
-        return logit_diff(logits, self.end, self.answer_ids, self.wrong_ids)
+    @property
+    def readout(self) -> LogitDiff:
+        """:meth:`logit_diff` as a :class:`~interp.metrics.LogitDiff`, which names its END
+        positions so that patched forwards can compute the last block there only."""
+        return LogitDiff(self.end, self.answer_ids, self.wrong_ids)
 
     def metric(self, logits: Float[Tensor, "batch pos vocab"]) -> Float[Tensor, ""]:
         """The scalar metric: mean logit difference."""
