@@ -181,3 +181,23 @@ def test_only_gpt2_bridges_are_mirrored(ioi_model):
     finally:
         ioi_model.cfg.use_attn_result = False
     assert Resumer.of(ioi_model) is not None
+
+
+def test_unprocessed_weights_too(ioi_model, task):
+    """Without weight processing (LayerNorm weights unfolded, biases kept) the bridge's
+    arithmetic differs; the resumer follows it."""
+    from interp.hooks import quiet_transformers
+    from interp.models import load
+
+    with quiet_transformers():
+        model = load("reference:ioi", device=str(ioi_model.cfg.device), process_weights=False)
+    assert not any(model.interp_record.weight_processing.values())
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(task.clean_tokens.to(model.cfg.device))
+    ours, got = Resumer.of(model).run_with_cache(
+        task.clean_tokens.to(model.cfg.device), every_hook(model)
+    )
+    tol = exact_on_cpu(model)
+    assert (ours - logits).abs().max() <= tol
+    for name, act in got.items():
+        assert (act - cache[name]).abs().max() <= tol * max(1.0, cache[name].abs().max()), name
