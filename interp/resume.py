@@ -120,18 +120,20 @@ class Resumer:
         self.scale = self.d_head**-0.5
         self.embed, self.pos_embed = embed, pos_embed
         self.blocks, self.ln_final, self.unembed = blocks, ln_final, unembed
+        self.points = list(set(getattr(model, "hook_dict", {}).values()))
 
     @classmethod
     def of(cls, model) -> Resumer | None:
         """The resumer for ``model`` (built once, kept on the model), or None when the model
-        is not a GPT-2-architecture bridge whose computation this module mirrors (checked
-        on every call: the bridge's options can change)."""
+        is not a GPT-2-architecture bridge whose computation this module mirrors, or has
+        hooks attached that this module would not run (checked on every call: the bridge's
+        options and hooks can change)."""
         if not cls.mirrors(model):
             return None
         cached = model.__dict__.get("_interp_resumer", False)
         if cached is False:
             cached = model.__dict__["_interp_resumer"] = cls._build(model)
-        return cached
+        return None if cached is None or cached.hooked() else cached
 
     @staticmethod
     def mirrors(model) -> bool:
@@ -147,6 +149,12 @@ class Resumer:
             return False
         upcast = ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn")
         return not any(getattr(config, flag, False) for flag in upcast)
+
+    def hooked(self) -> bool:
+        """Whether a hook is attached to the bridge (a permanent one, or a ``with
+        model.hooks(...)`` around the call): it must take effect, and only the bridge runs
+        it."""
+        return any(point.fwd_hooks or point.bwd_hooks for point in self.points)
 
     @classmethod
     def _build(cls, model) -> Resumer | None:
@@ -171,7 +179,8 @@ class Resumer:
         except AttributeError:
             return None
         ends = (embed, pos_embed, ln_final, unembed)
-        if any(x is None for b in blocks for x in dataclasses.astuple(b)) or None in ends:
+        parts = [getattr(b, f.name) for b in blocks for f in dataclasses.fields(b)]
+        if any(x is None for x in (*parts, *ends)):
             return None
         return cls(model, embed, pos_embed, blocks, ln_final, unembed)
 

@@ -201,3 +201,22 @@ def test_unprocessed_weights_too(ioi_model, task):
     assert (ours - logits).abs().max() <= tol
     for name, act in got.items():
         assert (act - cache[name]).abs().max() <= tol * max(1.0, cache[name].abs().max()), name
+
+
+def test_attached_hooks_send_everything_through_the_bridge(ioi_model, task):
+    """A hook attached to the bridge (here a `with model.hooks(...)` that doubles a name
+    mover's output) must take effect: the resumer, which would not run it, steps aside."""
+    name = head_name(6, "z")
+
+    def double(act, hook):
+        return act * 2
+
+    plain, _ = P.run_with_cache(ioi_model, task.clean_tokens, {name})
+    with ioi_model.hooks(fwd_hooks=[(name, double)]):
+        assert Resumer.of(ioi_model) is None
+        hooked, cache = P.run_with_cache(ioi_model, task.clean_tokens, {name})
+        with torch.no_grad():
+            expected = ioi_model(task.clean_tokens)
+    assert Resumer.of(ioi_model) is not None
+    assert (hooked - expected).abs().max() <= exact_on_cpu(ioi_model)
+    assert (hooked - plain).abs().max() > 0.1  # the hook did something

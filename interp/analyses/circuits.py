@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from interp.analyses.attention import IOIAttention, ioi_attention
-from interp.analyses.patching import BaseRun, Patch, run_patches
+from interp.analyses.patching import BaseRun, Patch, run_patches, source_cache
 from interp.analyses.path_patching import path_patch
 from interp.errors import InterpError
 from interp.hooks import head_name, names_filter
@@ -159,8 +159,7 @@ def abc_means(model, task, layers: Sequence[int] | None = None) -> dict[int, tor
     prompts, one row per prompt: ``{layer: [batch, pos, head, d_head]}``."""
     layers = range(model.cfg.n_layers) if layers is None else layers
     names = {head_name(layer, "z") for layer in layers}
-    with torch.no_grad():
-        _, cache = model.run_with_cache(task.corrupted_tokens, names_filter=names_filter(names))
+    cache = source_cache(model, task.corrupted_tokens, names)
     return {layer: task.mean_by_group(cache[head_name(layer, "z")]) for layer in layers}
 
 

@@ -424,9 +424,10 @@ def prepare_runs(model, task, direction: str, source_names: set[str]) -> Runs:
         BaseRun(
             base,
             [cache[name][:n] for name in resid],
-            *([cache[name][:n] for name in names] for names in kvz[:2]),
-            shared_prefix(base, source),
-            [cache[name][:n] for name in kvz[2]],
+            keys=[cache[name][:n] for name in kvz[0]],
+            values=[cache[name][:n] for name in kvz[1]],
+            shared=shared_prefix(base, source),
+            z=[cache[name][:n] for name in kvz[2]],
         ),
         {name: cache[name][n:] for name in source_names},
         clean,

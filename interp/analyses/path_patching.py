@@ -34,9 +34,15 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from interp.analyses.patching import BaseRun, Patch, patched_forward, rows_per_chunk
+from interp.analyses.patching import (
+    BaseRun,
+    Patch,
+    patched_forward,
+    rows_per_chunk,
+    run_with_cache,
+)
 from interp.errors import InterpError
-from interp.hooks import head_name, names_filter, resid_name
+from interp.hooks import head_name, resid_name
 from interp.results import Result
 
 RECEIVER_INPUTS = ("q", "k", "v")
@@ -106,15 +112,10 @@ def path_patch(
 
     z_names = [head_name(lyr, "z") for lyr in range(n_layers)]
     resid = [resid_name(lyr, "pre") for lyr in range(n_layers)]
-    with torch.no_grad():
-        logits, clean = model.run_with_cache(
-            task.clean_tokens, names_filter=names_filter(z_names + resid)
-        )
-        clean_value = task.metric(logits).item()
-        logits, corrupt_z = model.run_with_cache(
-            task.corrupted_tokens, names_filter=names_filter(z_names)
-        )
-        corrupted_value = task.metric(logits).item()
+    logits, clean = run_with_cache(model, task.clean_tokens, set(z_names + resid))
+    clean_value = task.metric(logits).item()
+    logits, corrupt_z = run_with_cache(model, task.corrupted_tokens, set(z_names))
+    corrupted_value = task.metric(logits).item()
     base = BaseRun(task.clean_tokens, [clean[n] for n in resid], z=[clean[n] for n in z_names])
     end, columns = task.end, task.readout.columns()  # the metric reads these logits only
 
