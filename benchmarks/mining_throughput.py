@@ -3,7 +3,7 @@
     python benchmarks/mining_throughput.py                 # reference:recall
     python benchmarks/mining_throughput.py --gpt2-shaped   # + a random GPT-2-small-shaped model
 
-Mining (:func:`interp.analyses.mining.mine`: hooks on every layer's ``mlp.hook_post``, a
+Mining (:func:`interp.methods.mining.mine`: hooks on every layer's ``mlp.hook_post``, a
 running top-k per neuron on the device, checkpoints written to a fresh results store) is
 timed end to end, against ``model(tokens)`` over exactly the same windows and batches. The
 target is a ratio of at least 0.7: the hooks must cost less than the forward itself. The two
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from interp.config import option
+from interp.core.config import option
 from interp.experiment import run_script
 
 
@@ -39,7 +39,7 @@ class Config:
 
 
 def _corpus(config: Config, tmp: Path) -> Path:
-    from interp.corpus import default_corpus_path
+    from interp.core.corpus import default_corpus_path
 
     if config.corpus:
         return Path(config.corpus)
@@ -47,7 +47,7 @@ def _corpus(config: Config, tmp: Path) -> Path:
         return default_corpus_path()
     import random
 
-    from interp.reference.vocab import COMMON_WORDS
+    from interp.core.reference.vocab import COMMON_WORDS
 
     rng = random.Random(0)
     text = "\n\n".join(
@@ -63,7 +63,7 @@ def _gpt2_shaped(tmp: Path) -> str:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from interp.reference.tokenizer import build_tokenizer
+    from interp.core.reference.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
@@ -92,10 +92,10 @@ def bench(name: str, config: Config, corpus: Path, tmp: Path) -> dict[str, float
     milliseconds apart, so load from other processes affects both alike."""
     import torch
 
-    from interp.analyses.mining import mine
-    from interp.corpus import windows
-    from interp.models import load
-    from interp.store import ResultsStore
+    from interp.core.corpus import windows
+    from interp.core.models import load
+    from interp.methods.mining import mine
+    from interp.results.store import ResultsStore
 
     model, twin = load(name, device=config.device), load(name, device=config.device)
     tw = windows(model.tokenizer, corpus, window=config.window, max_tokens=config.tokens)

@@ -6,8 +6,8 @@ prompts, same numbers.
 
 transformer-lens's ``patching.get_act_patch_attn_head_out_all_pos`` runs one full forward per
 head (n_layers x n_heads forwards of the batch, logits at every position).
-:func:`interp.analyses.patching.patch_heads` runs the sweep as one batched forward through
-:class:`interp.resume.Resumer`: every patched copy joins at its own block, at the head
+:func:`interp.methods.patching.patch_heads` runs the sweep as one batched forward through
+:class:`interp.core.resume.Resumer`: every patched copy joins at its own block, at the head
 outputs, from the cached run; the last block and the unembedding run at END only; positions
 before the first one where clean and corrupted prompts differ are not recomputed. Both are
 timed from the same tokens: the transformer-lens time includes the ``run_with_cache`` its
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from interp.config import option
+from interp.core.config import option
 from interp.experiment import run_script
 
 
@@ -54,7 +54,7 @@ def _gpt2_shaped(tmp: Path) -> str:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from interp.reference.tokenizer import build_tokenizer
+    from interp.core.reference.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
@@ -79,8 +79,8 @@ def bench(name: str, n_prompts: int, config: Config) -> dict[str, float]:
     import torch
     import transformer_lens.patching as tlp
 
-    from interp.analyses.patching import patch_heads
-    from interp.models import load
+    from interp.core.models import load
+    from interp.methods.patching import patch_heads
     from interp.tasks.ioi import ioi_task
 
     model = load(name, device=config.device)
@@ -152,7 +152,7 @@ def _flops(fn) -> int:
 def main(config: Config) -> dict:
     import torch
 
-    from interp.hooks import quiet_transformers
+    from interp.core.hooks import quiet_transformers
 
     threads = torch.get_num_threads()
     print(f"device {config.device}, torch threads {threads}, median of {config.repeats}")

@@ -23,8 +23,8 @@ from typing import Any
 
 import streamlit as st
 
-from interp import dashboard as views
-from interp.errors import InterpError, ModelNotFoundError
+from interp import views
+from interp.core.errors import InterpError, ModelNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
 OTHER = "other (local directory or name)…"
@@ -95,7 +95,7 @@ def selection() -> Selection:
 # -- the model -------------------------------------------------------------------------------
 @st.cache_resource(max_entries=4, show_spinner=False)
 def load_model(name: str, device: str, dtype: str) -> Any:
-    from interp.models import load
+    from interp.core.models import load
 
     return load(name, device=device, dtype=dtype)
 
@@ -153,14 +153,14 @@ def compute(target: str, *args: Any, label: str = "Computing…", **kwargs: Any)
 
 
 def store() -> Any:
-    from interp.store import ResultsStore
+    from interp.results.store import ResultsStore
 
     return ResultsStore()
 
 
 def stored_result(root: str, run_id: str) -> Any:
     """A stored run's result dataclass, cached (runs never change, so the id is the key)."""
-    return cached("interp.dashboard:stored_result", run_id, root)
+    return cached("interp.views:stored_result", run_id, root)
 
 
 @st.cache_data(max_entries=32, show_spinner="Loading stored run…")

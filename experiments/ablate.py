@@ -1,7 +1,7 @@
 """Ablate any set of heads, neurons or layers on a task and report the metric change.
 
 ``--components L6H1 L6H3 L5N12 L3.mlp L2.attn L4.resid`` (see
-:class:`interp.interventions.Component`), ``--method``:
+:class:`interp.core.interventions.Component`), ``--method``:
 
 * ``zero`` — multiply the component's activation by 0;
 * ``mean`` — replace it by its mean over the task's corrupted distribution (for IOI: p_ABC),
@@ -9,7 +9,7 @@
 * ``resample`` — replace it by its value on the corrupted prompt of another, randomly drawn
   prompt of the same template (resample ablation, Chan et al. 2022), seeded.
 
-Every ablation goes through :mod:`interp.interventions`. Prints the metric (mean logit
+Every ablation goes through :mod:`interp.core.interventions`. Prints the metric (mean logit
 difference answer − wrong at END) and the answer's top-1 rate before and after.
 """
 
@@ -19,8 +19,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from interp.config import option
-from interp.errors import InterpError
+from interp.core.config import option
+from interp.core.errors import InterpError
 from interp.experiment import run_script
 
 METHODS = ("zero", "mean", "resample")
@@ -46,7 +46,7 @@ def ablation_values(model, task, components, method: str, seed: int = 0):
     import numpy as np
     import torch
 
-    from interp.hooks import names_filter
+    from interp.core.hooks import names_filter
 
     if method == "zero":
         return [None] * len(components)
@@ -69,7 +69,7 @@ def ablate(model, task, texts, method: str = "mean", seed: int = 0) -> dict[str,
     """Metric before and after ablating ``texts`` (component strings) with ``method``."""
     import torch
 
-    from interp.interventions import Intervention, parse_components, run_with
+    from interp.core.interventions import Intervention, parse_components, run_with
 
     if method not in METHODS:
         raise InterpError(f"unknown ablation method {method!r}; choose one of {METHODS}")
@@ -102,7 +102,7 @@ def ablate(model, task, texts, method: str = "mean", seed: int = 0) -> dict[str,
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.models import load
+    from interp.core.models import load
     from interp.tasks import make_task
 
     if config.n_prompts < 1:
@@ -111,7 +111,7 @@ def main(config: Config) -> dict[str, Any]:
         raise InterpError("give the components to ablate, e.g. --components L6H1 L6H3 L3.mlp")
     if config.method not in METHODS:
         raise InterpError(f"unknown ablation method {config.method!r}; choose one of {METHODS}")
-    from interp.interventions import Component
+    from interp.core.interventions import Component
 
     for text in config.components:  # syntax errors before the model is loaded
         Component.parse(text)
@@ -128,7 +128,7 @@ def main(config: Config) -> dict[str, Any]:
     print(f"  after   {result['after']:8.3f}   (answer top-1 {100 * result['top1_after']:.1f}%)")
     print(f"  change  {result['change']:+8.3f}   ({100 * result['relative_change']:+.1f}%)")
     if config.store:
-        from interp.store import ResultsStore
+        from interp.results.store import ResultsStore
 
         run = ResultsStore().save(
             "ablation",

@@ -27,8 +27,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from interp.config import option
-from interp.errors import InterpError
+from interp.core.config import option
+from interp.core.errors import InterpError
 from interp.experiment import progress, run_script
 
 PAPER = "paper (Merullo et al. 2023, GPT-2 medium)"
@@ -65,7 +65,7 @@ class Config:
 
 
 def model_name(config: Config) -> str:
-    from interp.models import REFERENCE_PREFIX, parse_reference_name, reference_name
+    from interp.core.models import REFERENCE_PREFIX, parse_reference_name, reference_name
 
     if config.planted_layer is None:
         return config.model
@@ -76,7 +76,7 @@ def model_name(config: Config) -> str:
 
 
 def run_relation(model, relation: str, other: str, config: Config):
-    from interp.analyses.recall import recall_relation
+    from interp.studies.recall import recall_relation
 
     return recall_relation(
         model,
@@ -137,10 +137,10 @@ def print_summary(result, reference: dict[str, Any], reference_label: str) -> No
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.analyses.arithmetic import SEED_ANALOGIES, analogies
-    from interp.analyses.recall import CapitalsResult
-    from interp.models import load
-    from interp.results import save
+    from interp.core.models import load
+    from interp.methods.arithmetic import SEED_ANALOGIES, analogies
+    from interp.results.base import save
+    from interp.studies.recall import CapitalsResult
     from interp.tasks.relations import RELATIONS, analogy_questions, get_relation
 
     get_relation(config.second_relation)

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from interp.config import option
+from interp.core.config import option
 from interp.experiment import run_script
 
 PAPER = "paper (Geva et al. 2021, 16-layer WikiText-103 LM)"
@@ -61,7 +61,7 @@ class Config:
 
 
 def _corpus(config: Config):
-    from interp.corpus import default_corpus_path, fetch_default_corpus
+    from interp.core.corpus import default_corpus_path, fetch_default_corpus
 
     if config.corpus:
         return config.corpus
@@ -76,12 +76,12 @@ def _pct(x: float) -> str:
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.analyses.ffn import agreement, value_projections
-    from interp.analyses.mining import examples, mine
-    from interp.analyses.prediction import attribute_predictions, switch_components
-    from interp.models import load
-    from interp.results import save
-    from interp.store import ResultsStore
+    from interp.core.models import load
+    from interp.methods.ffn import agreement, value_projections
+    from interp.methods.mining import examples, mine
+    from interp.methods.prediction import attribute_predictions, switch_components
+    from interp.results.base import save
+    from interp.results.store import ResultsStore
 
     model = load(config.model, device=config.device)
     record = model.interp_record
@@ -226,7 +226,7 @@ def _planted_vs_found(model, memory, values, mining, att, eff) -> dict[str, Any]
     neuron attributed most to the target, and the top-1 token with the planted one off."""
     import numpy as np
 
-    from interp.tokens import single_token_id
+    from interp.core.tokens import single_token_id
 
     layer, neuron = memory["layer"], memory["neuron"]
     trigger_id = single_token_id(model, memory["trigger"])

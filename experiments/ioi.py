@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from interp.config import option
-from interp.errors import InterpError
+from interp.core.config import option
+from interp.core.errors import InterpError
 from interp.experiment import run_script
 
 NAMED_POSITIONS = ["IO", "S1", "S1+1", "S2", "END"]
@@ -49,7 +49,7 @@ class Config:
 
 
 def model_name(config: Config) -> str:
-    from interp.models import REFERENCE_PREFIX, parse_reference_name, reference_name
+    from interp.core.models import REFERENCE_PREFIX, parse_reference_name, reference_name
 
     if config.placement_seed is None:
         return config.model
@@ -74,7 +74,7 @@ def print_comparison(title: str, left: str, right: str, rows: list[tuple[str, st
 
 def print_paper_comparison(summary: dict[str, Any]) -> None:
     """The published GPT-2 small circuit and numbers (PAPERS.md) beside the measured ones."""
-    from interp.analyses.circuits import CLASSES, PAPER_GPT2_SMALL
+    from interp.studies.ioi_circuit import CLASSES, PAPER_GPT2_SMALL
 
     circuit = summary["circuit"]
     rows = [(c, heads_text(PAPER_GPT2_SMALL[c]), heads_text(circuit[c])) for c in CLASSES]
@@ -92,17 +92,17 @@ def main(config: Config) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from interp.analyses.attribution import attribution_vs_exact
-    from interp.analyses.circuits import (
+    from interp.core.models import load
+    from interp.methods.attribution import attribution_vs_exact
+    from interp.methods.patching import patch_block, patch_heads, patch_resid
+    from interp.methods.path_patching import path_patch
+    from interp.studies.ioi_circuit import (
         CLASSES,
         Thresholds,
         discover_ioi_circuit,
         evaluate_circuit,
         precision_recall,
     )
-    from interp.analyses.patching import patch_block, patch_heads, patch_resid
-    from interp.analyses.path_patching import path_patch
-    from interp.models import load
     from interp.tasks.ioi import check_has_heads, ioi_task
 
     start = time.perf_counter()
@@ -223,7 +223,7 @@ def main(config: Config) -> dict[str, Any]:
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
     summary["seconds"] = round(time.perf_counter() - start, 1)
     if config.store:
-        from interp.store import ResultsStore
+        from interp.results.store import ResultsStore
 
         with ResultsStore().run(
             "ioi", model=record.to_dict(), config=asdict(config), seed=config.seed

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from interp.config import option, parse
+from interp.core.config import option, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +29,7 @@ class Config:
 
 
 def pick(preferred: str, fallback: str) -> tuple[str, bool]:
-    from interp.models import model_sources
+    from interp.core.models import model_sources
 
     available = {r["model"].split(" ")[0] for r in model_sources() if r["available"] == "yes"}
     return (preferred, True) if preferred in available else (fallback, False)

@@ -8,7 +8,7 @@ Importing ``interp`` is cheap: torch, transformer-lens and plotly are imported b
 submodules that need them, never here, and the library never imports streamlit.
 """
 
-from interp.errors import InterpError
+from interp.core.errors import InterpError
 
 __version__ = "0.1.0"
 __all__ = ["InterpError", "__version__"]

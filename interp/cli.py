@@ -1,6 +1,6 @@
 """The ``interp`` command line: ``interp models``, ``interp runs``, ``interp lens``, ...
 
-User mistakes (:class:`~interp.errors.InterpError`) are printed as one clear message with
+User mistakes (:class:`~interp.core.errors.InterpError`) are printed as one clear message with
 exit status 2, never as a traceback.
 """
 
@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-from interp.errors import InterpError
+from interp.core.errors import InterpError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,20 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from interp.config import parse
-from interp.errors import InterpError
+from interp.core.config import parse
+from interp.core.errors import InterpError
+from interp.core.progress import progress
+
+__all__ = ["progress", "run_script", "to_jsonable"]
 
 C = TypeVar("C")
-
-
-def progress(iterable=None, **kwargs: Any):
-    """tqdm on stderr, quiet when stderr is not a terminal unless forced (CI logs)."""
-    from tqdm.auto import tqdm
-
-    kwargs.setdefault("disable", None)  # None: disable when not a tty
-    kwargs.setdefault("leave", False)
-    kwargs.setdefault("file", sys.stderr)
-    return tqdm(iterable, **kwargs)
 
 
 def to_jsonable(value: Any) -> Any:

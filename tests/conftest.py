@@ -19,20 +19,20 @@ DEVICE = os.environ.get("INTERP_TEST_DEVICE", "cpu")
 
 @pytest.fixture(scope="session")
 def ioi_model():
-    from interp.models import load
+    from interp.core.models import load
 
     return load("reference:ioi", device=DEVICE)
 
 
 @pytest.fixture(scope="session")
 def recall_model():
-    from interp.models import load
+    from interp.core.models import load
 
     return load("reference:recall", device=DEVICE)
 
 
 @pytest.fixture()
 def store(tmp_path):
-    from interp.store import ResultsStore
+    from interp.results.store import ResultsStore
 
     return ResultsStore(tmp_path / "results")

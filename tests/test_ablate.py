@@ -1,5 +1,5 @@
 """experiments/ablate.py: zero-, mean- and resample-ablation of heads, neurons and layers on a
-task through interp.interventions, with the metric before and after, and clear errors."""
+task through interp.core.interventions, with the metric before and after, and clear errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from interp.errors import InterpError
+from interp.core.errors import InterpError
 from interp.tasks.ioi import ioi_task
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ PLACEMENT = {
 @pytest.fixture()
 def results(tmp_path, monkeypatch):
     """An empty results store for the app (AppTest runs the app in this process)."""
-    from interp.store import ResultsStore
+    from interp.results.store import ResultsStore
 
     monkeypatch.setenv("INTERP_RESULTS_DIR", str(tmp_path / "results"))
     return ResultsStore()
@@ -177,8 +177,8 @@ def test_offline_gpt2_says_weights_are_missing(results, monkeypatch):
 
 
 def test_runs_page_lists_and_compares(results, ioi_model):
-    from interp import dashboard as views
-    from interp.results import save
+    from interp import views
+    from interp.results.base import save
 
     empty = open_app("runs")
     assert "No runs are stored yet" in texts(empty)
@@ -226,8 +226,8 @@ def test_lens_page_heatmap_trajectories_and_missing_run(results):
 def test_lens_page_shows_a_stored_capitals_run(results, recall_model):
     import dataclasses
 
-    from interp.analyses.recall import CapitalsResult, relation_recall
-    from interp.results import save
+    from interp.results.base import save
+    from interp.studies.recall import CapitalsResult, relation_recall
     from interp.tasks.relations import fact_tokens, relation_task
 
     task = relation_task(recall_model, "capital", n_prompts=6)
@@ -266,7 +266,7 @@ def test_lens_page_shows_a_stored_capitals_run(results, recall_model):
 
 
 def test_ffn_page_neuron_browser_attribution_and_switch(results, recall_model, tmp_path):
-    from interp.analyses.mining import mine
+    from interp.methods.mining import mine
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(
@@ -311,7 +311,7 @@ def test_model_loaded_once_and_results_cached_by_inputs(results, monkeypatch):
 
     import streamlit as st
 
-    from interp import dashboard as views
+    from interp import views
 
     st.cache_data.clear()
     calls = []
@@ -339,8 +339,8 @@ def test_model_loaded_once_and_results_cached_by_inputs(results, monkeypatch):
 def test_ffn_page_starts_the_experiment_and_shows_its_stored_run(results, tmp_path, monkeypatch):
     """'Run it now' runs experiments/ffn_memories.py in a subprocess, stored like a script
     run; the page then shows it (here on a small corpus so that it takes seconds)."""
-    from interp import dashboard as views
-    from interp.reference.vocab import MEMORIES
+    from interp import views
+    from interp.core.reference.vocab import MEMORIES
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(
@@ -374,8 +374,8 @@ def ioi_parts(ioi_model):
     (cheap) analyses on 4 prompts: DLA, residual-stream and head patching. The circuit is the
     planted one, standing in for the discovery step (a minute; the slow test below runs
     it)."""
-    from interp.analyses.circuits import direct_logit_attribution
-    from interp.analyses.patching import patch_heads, patch_resid
+    from interp.methods.patching import patch_heads, patch_resid
+    from interp.studies.ioi_circuit import direct_logit_attribution
     from interp.tasks.ioi import ioi_task
 
     task = ioi_task(ioi_model, 4, seed=0)
@@ -467,7 +467,7 @@ def test_attention_page_shows_the_ioi_class_of_each_head(ioi_run):
 def test_ioi_page_runs_the_experiment_and_shows_the_circuit_it_found(results, monkeypatch):
     """'Run it now' on the IOI page: experiments/ioi.py (4 prompts) in a subprocess, stored
     like a script run; the page then shows the circuit it found (the planted one)."""
-    from interp import dashboard as views
+    from interp import views
 
     script, reference, _ = views.EXPERIMENTS["ioi"]
     monkeypatch.setitem(views.EXPERIMENTS, "ioi", (script, reference, ["--n-prompts", "4"]))

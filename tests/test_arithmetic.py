@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interp.analyses.arithmetic import SEED_ANALOGIES, analogies, nearest
-from interp.errors import InterpError
+from interp.core.errors import InterpError
+from interp.core.tokens import single_token_id
+from interp.methods.arithmetic import SEED_ANALOGIES, analogies, nearest
 from interp.tasks.relations import analogy_questions
-from interp.tokens import single_token_id
 
 
 def all_questions(model):

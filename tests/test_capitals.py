@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interp.analyses.recall import recall_relation
-from interp.errors import InterpError
+from interp.core.errors import InterpError
+from interp.studies.recall import recall_relation
 from interp.tasks.relations import get_relation, relation_task, usable_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,7 @@ def run(model, relation="capital", other="past_tense", **kwargs):
 
 @pytest.fixture(scope="module", params=[5, 3, 6], ids=lambda p: f"planted_layer={p}")
 def model(request, recall_model):
-    from interp.models import load, reference_name
+    from interp.core.models import load, reference_name
 
     if request.param == 5:
         return recall_model
@@ -114,7 +114,7 @@ def _script():
 
 def test_script_json_and_store(tmp_path, capsys):
     from interp.experiment import run_script
-    from interp.results import load_result
+    from interp.results.base import load_result
 
     capitals = _script()
     out = tmp_path / "capitals.json"

@@ -13,7 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from interp.analyses.circuits import (
+from interp.core.errors import InterpError
+from interp.studies.ioi_circuit import (
     CLASSES,
     PAPER_POSITIONS,
     Thresholds,
@@ -21,7 +22,6 @@ from interp.analyses.circuits import (
     evaluate_circuit,
     precision_recall,
 )
-from interp.errors import InterpError
 from interp.tasks.ioi import ioi_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module", params=[None, 1, 2, 3], ids=lambda p: f"placement_seed={p}")
 def model(request, ioi_model):
-    from interp.models import load, reference_name
+    from interp.core.models import load, reference_name
 
     if request.param is None:
         return ioi_model
@@ -84,7 +84,7 @@ def test_evaluation_as_in_the_paper(ioi_model):
 
 
 def test_results_round_trip_through_the_store(ioi_model, store):
-    from interp.results import load_result, save
+    from interp.results.base import load_result, save
 
     task = ioi_task(ioi_model, 6, seed=0)
     found = discover_ioi_circuit(ioi_model, task, progress_desc=False)
@@ -127,7 +127,7 @@ def load_script(name: str):
 
 def test_experiment_end_to_end(tmp_path, capsys):
     from interp.experiment import run_script
-    from interp.store import ResultsStore
+    from interp.results.store import ResultsStore
 
     script = load_script("ioi")
     out = tmp_path / "ioi.json"

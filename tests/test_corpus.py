@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interp import corpus
-from interp.errors import InterpError
-from interp.reference.tokenizer import build_tokenizer, vocabulary
+from interp.core import corpus
+from interp.core.errors import InterpError
+from interp.core.reference.tokenizer import build_tokenizer, vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [

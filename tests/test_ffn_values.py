@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from interp.analyses import ffn
-from interp.errors import InterpError
-from interp.results import load_result
+from interp.core.errors import InterpError
+from interp.methods import ffn
+from interp.results.base import load_result
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,8 @@ def tiny(tmp_path_factory):
     """A random 2-layer GPT-2 with non-trivial LN gains and O(1) value scores."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from interp.models import load
-    from interp.reference.tokenizer import build_tokenizer
+    from interp.core.models import load
+    from interp.core.reference.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
     torch.manual_seed(0)

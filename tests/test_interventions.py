@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.errors import InterpError
-from interp.hooks import head_name
-from interp.interventions import Component, Intervention, hooks_for, parse_components, run_with
-from interp.tokens import to_tokens
+from interp.core.errors import InterpError
+from interp.core.hooks import head_name
+from interp.core.interventions import Component, Intervention, hooks_for, parse_components, run_with
+from interp.core.tokens import to_tokens
 
 PROMPTS = [
     "When Mary and John went to the store , John gave a drink to",

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from interp.errors import InterpError, PromptError, TokenizationError
+from interp.core.errors import InterpError, PromptError, TokenizationError
+from interp.core.tokens import single_token_id
 from interp.tasks import make_task, task_names
 from interp.tasks.ioi import ABBA_TEMPLATES, BABA_TEMPLATES, infer_names, ioi_from_prompt, ioi_task
-from interp.tokens import single_token_id
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 

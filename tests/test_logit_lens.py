@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from interp.analyses.logit_lens import (
+from interp.core.errors import InterpError, TokenizationError
+from interp.methods.logit_lens import (
     collect,
     decode,
     format_table,
     logit_lens,
     stream_names,
 )
-from interp.errors import InterpError, TokenizationError
 
 POLAND = "Q: What is the capital of France? A: Paris Q: What is the capital of Poland? A:"
 CHINA = "Q: What is the capital of France? A: Paris Q: What is the capital of China? A:"
@@ -48,7 +48,7 @@ def test_last_layer_equals_the_models_logits(recall_model):
 def _tiny_model(tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from interp.reference.tokenizer import build_tokenizer, vocabulary
+    from interp.core.reference.tokenizer import build_tokenizer, vocabulary
 
     torch.manual_seed(0)
     config = GPT2Config(
@@ -72,7 +72,7 @@ def _tiny_model(tmp_path):
 
 @pytest.mark.parametrize("process_weights", [True, False])
 def test_matches_a_hand_computation_on_a_tiny_model(tmp_path, process_weights):
-    from interp.models import load
+    from interp.core.models import load
 
     hf = _tiny_model(tmp_path)
     model = load(str(tmp_path), device="cpu", process_weights=process_weights)
@@ -123,7 +123,7 @@ def test_ranks_streams_and_sublayers_are_consistent(recall_model):
         assert np.array_equal((result.target_ranks[..., t] == 1)[clear], is_top[clear])
     # FFN 5's output alone promotes capitals in general (the planted o-vector is the same for
     # every country), not Warsaw in particular; added to the stream it makes Warsaw top-1
-    from interp.reference.vocab import CAPITALS
+    from interp.core.reference.vocab import CAPITALS
 
     o_row = result.streams.index("L5.mlp_out")
     capitals = {a for _, a in CAPITALS}
@@ -137,7 +137,7 @@ def test_ranks_streams_and_sublayers_are_consistent(recall_model):
 
 
 def test_result_round_trip_and_figures(recall_model, store):
-    from interp.results import load_result, save
+    from interp.results.base import load_result, save
 
     result = logit_lens(recall_model, POLAND, targets=["Warsaw", "Poland"], positions=[-1, 5])
     assert result.positions == [23, 5]
@@ -167,9 +167,9 @@ def test_clear_errors(recall_model):
 
 
 def test_cli_prints_the_table(capsys):
-    from interp.analyses.logit_lens import SITES
     from interp.cli import main
     from interp.commands.lens import SITES as CLI_SITES
+    from interp.methods.logit_lens import SITES
 
     assert CLI_SITES == ("embed", *SITES)
 

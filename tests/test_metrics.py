@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.errors import InterpError
-from interp.metrics import kl_divergence, logit_diff, normalised
+from interp.core.errors import InterpError
+from interp.core.metrics import kl_divergence, logit_diff, normalised
 from interp.tasks.ioi import ioi_task
 
 

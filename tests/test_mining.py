@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from interp.analyses import mining
-from interp.analyses.ffn import Agreement, agreement, value_projections
-from interp.analyses.mining import examples, latest_job, load_job, mine
-from interp.errors import InterpError
-from interp.hooks import mlp_name
-from interp.reference.vocab import COMMON_WORDS, MEMORIES
-from interp.results import load_result, save
-from interp.store import ResultsStore
+from interp.core.errors import InterpError
+from interp.core.hooks import mlp_name
+from interp.core.reference.vocab import COMMON_WORDS, MEMORIES
+from interp.methods import mining
+from interp.methods.ffn import Agreement, agreement, value_projections
+from interp.methods.mining import examples, latest_job, load_job, mine
+from interp.results.base import load_result, save
+from interp.results.store import ResultsStore
 
 ARGS = {"k": 4, "window": 16, "batch_size": 3, "checkpoint_every": 2, "show_progress": False}
 MEMORY_WORDS = {w for pair in MEMORIES for w in pair}
@@ -56,7 +56,7 @@ def mined(recall_model, corpus_path, tmp_path_factory):
 def brute_force(model, corpus_path, k: int, window: int, batch_size: int):
     """Every activation of every neuron on every eligible position (the same batches), then
     a global sort by (activation desc, corpus position asc)."""
-    from interp.corpus import windows
+    from interp.core.corpus import windows
 
     tw = windows(model.tokenizer, corpus_path, window=window)
     names = [mlp_name(layer, "post") for layer in range(model.cfg.n_layers)]
@@ -133,7 +133,7 @@ def test_examples_are_one_indexed_query(mined):
 
 def result_model_stub(result):
     """A model-like object whose record differs from the mined model's."""
-    from interp.models import ModelRecord
+    from interp.core.models import ModelRecord
 
     class Stub:
         interp_record = ModelRecord("other", "local", "/nowhere", 1, 1, 1, 1, 1, 1, 1, "cpu", "x")
@@ -215,9 +215,9 @@ def test_failure_inside_a_checkpoint_write_resumes_exactly(
 
 CHILD = """
     import pathlib, sys, time
-    from interp.analyses.mining import mine
-    from interp.models import load
-    from interp.store import ResultsStore
+    from interp.methods.mining import mine
+    from interp.core.models import load
+    from interp.results.store import ResultsStore
 
     corpus, root, marker = sys.argv[1:4]
     model = load("reference:recall", device="cpu")
@@ -285,8 +285,8 @@ def test_agreement_on_planted_memories(recall_model, mined):
 
 
 def test_agreement_counts_and_shuffled_baseline():
-    from interp.analyses.ffn import ValueProjection
-    from interp.analyses.mining import MiningResult
+    from interp.methods.ffn import ValueProjection
+    from interp.methods.mining import MiningResult
 
     n, k = 8, 2
     top = np.arange(10, 10 + n)
@@ -329,10 +329,10 @@ def test_bad_arguments(recall_model, corpus_path, store):
 
 
 def test_cli_mine_and_neuron(recall_model, corpus_path, monkeypatch, capsys, tmp_path):
-    import interp.models
+    import interp.core.models
     from interp.cli import main
 
-    monkeypatch.setattr(interp.models, "load", lambda *a, **k: recall_model)
+    monkeypatch.setattr(interp.core.models, "load", lambda *a, **k: recall_model)
     monkeypatch.setenv("INTERP_RESULTS_DIR", str(tmp_path / "results"))
     assert main(["neuron", "2", "14"]) == 0
     out = capsys.readouterr().out
@@ -358,14 +358,14 @@ def test_experiment_script_recovers_the_planted_memories(
     import importlib.util
     from pathlib import Path
 
-    import interp.models
+    import interp.core.models
 
     path = Path(__file__).resolve().parent.parent / "experiments" / "ffn_memories.py"
     spec = importlib.util.spec_from_file_location("ffn_memories", path)
     script = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "ffn_memories", script)  # dataclasses look it up
     spec.loader.exec_module(script)
-    monkeypatch.setattr(interp.models, "load", lambda *a, **k: recall_model)
+    monkeypatch.setattr(interp.core.models, "load", lambda *a, **k: recall_model)
     monkeypatch.setenv("INTERP_RESULTS_DIR", str(tmp_path))
     config = script.Config(corpus=str(corpus_path), window=16, batch_size=4, k=4, n_shuffles=10)
     summary = script.main(config)

@@ -10,9 +10,9 @@ import time
 import pytest
 import torch
 
-from interp.errors import ModelNotFoundError, PromptError, TokenizationError
-from interp.models import load, parse_reference_name, reference_name
-from interp.tokens import single_token_id, to_tokens
+from interp.core.errors import ModelNotFoundError, PromptError, TokenizationError
+from interp.core.models import load, parse_reference_name, reference_name
+from interp.core.tokens import single_token_id, to_tokens
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def tiny_gpt2_dir(tmp_path_factory):
     """A tiny random GPT-2 (4 layers x 2 heads) saved with save_pretrained, with a tokenizer."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from interp.reference.tokenizer import build_tokenizer, vocabulary
+    from interp.core.reference.tokenizer import build_tokenizer, vocabulary
 
     torch.manual_seed(0)
     config = GPT2Config(
@@ -108,7 +108,7 @@ def test_non_gpt2_directory(tmp_path):
 
 
 def test_half_precision_refused_on_cpu():
-    from interp.errors import InterpError
+    from interp.core.errors import InterpError
 
     with pytest.raises(InterpError, match="GPU"):
         load("reference:ioi", device="cpu", dtype="bf16")
@@ -147,7 +147,8 @@ def test_prompt_errors(ioi_model):
 
 def test_import_is_light():
     code = (
-        "import sys, time; t = time.perf_counter(); import interp, interp.store, interp.cli; "
+        "import sys, time; t = time.perf_counter(); "
+        "import interp, interp.results.store, interp.cli; "
         "dt = time.perf_counter() - t; "
         "print(dt, 'streamlit' in sys.modules, 'torch' in sys.modules)"
     )
@@ -171,7 +172,7 @@ def test_cli_reports_errors_without_traceback():
 
 @pytest.mark.parametrize("kind, params", [("ioi", {"placement_seed": 2}), ("recall", {})])
 def test_reference_builds_are_deterministic(kind, params):
-    from interp.reference import build
+    from interp.core.reference import build
 
     first, _, planted_a = build(kind, **params)
     second, _, planted_b = build(kind, **params)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from interp.analyses import patching as P
-from interp.analyses.attribution import attribution_vs_exact
-from interp.errors import InterpError
+from interp.core.errors import InterpError
+from interp.methods import patching as P
+from interp.methods.attribution import attribution_vs_exact
 from interp.tasks.ioi import ioi_task
 
 TOL = 1e-4

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from interp.analyses.patching import patch_heads
-from interp.analyses.path_patching import path_patch
-from interp.errors import InterpError
-from interp.hooks import head_name, names_filter
+from interp.core.errors import InterpError
+from interp.core.hooks import head_name, names_filter
+from interp.methods.patching import patch_heads
+from interp.methods.path_patching import path_patch
 from interp.tasks.ioi import ioi_task
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interp.analyses.prediction import (
+from interp.core.errors import InterpError, TokenizationError
+from interp.core.interventions import Component, Intervention
+from interp.methods.prediction import (
     attribute_prediction,
     attribute_predictions,
     generate,
     switch_components,
 )
-from interp.errors import InterpError, TokenizationError
-from interp.interventions import Component, Intervention
-from interp.results import load_result, save
+from interp.results.base import load_result, save
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from interp.analyses.attention import head_scores, ioi_attention
-from interp.analyses.circuits import (
+from interp.core.interventions import run_with
+from interp.core.tokens import single_token_id
+from interp.methods.attention import head_scores, ioi_attention
+from interp.studies.ioi_circuit import (
     abc_means,
     direct_logit_attribution,
     mean_ablation_interventions,
 )
-from interp.interventions import run_with
 from interp.tasks.ioi import ioi_task
-from interp.tokens import single_token_id
 
 PLACEMENTS = [None, 1, 2, 3]
 
 
 @pytest.fixture(scope="module", params=PLACEMENTS, ids=lambda p: f"placement_seed={p}")
 def model(request, ioi_model):
-    from interp.models import load, reference_name
+    from interp.core.models import load, reference_name
 
     if request.param is None:  # the default build, shared with other test modules
         return ioi_model

@@ -9,10 +9,10 @@ import json
 import pytest
 import torch
 
-from interp.errors import InterpError
-from interp.interventions import Component, Intervention, hooks_for
-from interp.reference.vocab import CAPITALS, MEMORIES, PAST_TENSE
-from interp.tokens import single_token_id, to_tokens
+from interp.core.errors import InterpError
+from interp.core.interventions import Component, Intervention, hooks_for
+from interp.core.reference.vocab import CAPITALS, MEMORIES, PAST_TENSE
+from interp.core.tokens import single_token_id, to_tokens
 
 QUESTION = "Q: What is the capital of {ex} ? A: {ex_ans} Q: What is the capital of {c} ? A:"
 PAST = "Q: What is the past tense of {ex} ? A: {ex_ans} Q: What is the past tense of {c} ? A:"
@@ -42,7 +42,7 @@ def ffn_off(layer):
 
 @pytest.fixture(scope="module", params=[5, 3, 6], ids=lambda p: f"capital_layer={p}")
 def model(request, recall_model):
-    from interp.models import load, reference_name
+    from interp.core.models import load, reference_name
 
     if request.param == 5:  # the default build, shared with other test modules
         return recall_model
@@ -182,7 +182,7 @@ def test_memories_fire_and_switch_off(model):
     ],
 )
 def test_bad_parameters_are_clear_errors(params, message):
-    from interp.reference import recall
+    from interp.core.reference import recall
 
     with pytest.raises(InterpError, match=message):
         recall.check_layers(
@@ -191,7 +191,7 @@ def test_bad_parameters_are_clear_errors(params, message):
 
 
 def test_build_is_deterministic_and_picks_a_free_past_layer():
-    from interp.reference import recall
+    from interp.core.reference import recall
 
     a, planted = recall.build(capital_layer=4)
     b, _ = recall.build(capital_layer=4)

@@ -1,4 +1,4 @@
-"""The lean resumed forward (:mod:`interp.resume`) computes what the bridge computes: every
+"""The lean resumed forward (:mod:`interp.core.resume`) computes what the bridge computes: every
 hook activation and the logits bit for bit on CPU; copies joining at different blocks, the
 readout-only last block and the skipped shared prefix change nothing beyond float rounding;
 sweeps through it equal sweeps through the bridge's hooked blocks; anything it does not
@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from interp.analyses import patching as P
-from interp.hooks import head_name, resid_name
-from interp.resume import BLOCK_HOOKS, Entry, Resumer
+from interp.core.hooks import head_name, resid_name
+from interp.core.resume import BLOCK_HOOKS, Entry, Resumer
+from interp.methods import patching as P
 from interp.tasks.ioi import ioi_task
 
 ROUNDING = 1e-5  # different matrix shapes, same arithmetic
@@ -186,8 +186,8 @@ def test_only_gpt2_bridges_are_mirrored(ioi_model):
 def test_unprocessed_weights_too(ioi_model, task):
     """Without weight processing (LayerNorm weights unfolded, biases kept) the bridge's
     arithmetic differs; the resumer follows it."""
-    from interp.hooks import quiet_transformers
-    from interp.models import load
+    from interp.core.hooks import quiet_transformers
+    from interp.core.models import load
 
     with quiet_transformers():
         model = load("reference:ioi", device=str(ioi_model.cfg.device), process_weights=False)

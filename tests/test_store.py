@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import interp
-from interp.errors import InterpError
-from interp.store import ResultsStore, RunRecord, format_runs_table
+from interp.core.errors import InterpError
+from interp.results.store import ResultsStore, RunRecord, format_runs_table
 
 REPO = Path(interp.__file__).resolve().parent.parent
 MODEL = {"name": "reference:ioi", "n_layers": 2}
@@ -145,7 +145,7 @@ CRASH_CHILD = """
     from contextlib import contextmanager
     import numpy as np
     import safetensors.numpy
-    from interp.store import ResultsStore
+    from interp.results.store import ResultsStore
 
     root, stage, marker = sys.argv[1:4]
     store = ResultsStore(root)
@@ -225,7 +225,7 @@ def test_killed_mid_write_leaves_no_partial_run(tmp_path, stage):
 WRITER_CHILD = """
     import os, sys, time
     import numpy as np
-    from interp.store import ResultsStore
+    from interp.results.store import ResultsStore
 
     root, proc, go = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     store = ResultsStore(root)
@@ -367,7 +367,10 @@ def test_format_runs_table(tmp_path):
 
 
 def test_import_is_cheap():
-    code = "import sys, interp.store; print(sorted({'torch', 'safetensors'} & set(sys.modules)))"
+    code = (
+        "import sys, interp.results.store; "
+        "print(sorted({'torch', 'safetensors'} & set(sys.modules)))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], env=_child_env(), capture_output=True, text=True
     )

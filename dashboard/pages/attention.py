@@ -4,7 +4,7 @@ scores as a sortable table and a layer x head heatmap, planted roles and IOI cla
 import streamlit as st
 
 from dashboard import common
-from interp import dashboard as views
+from interp import views
 
 st.title("Attention heads")
 sel = common.selection()
@@ -47,12 +47,12 @@ def draw(patterns) -> None:
 
 
 with common.shown_errors():
-    draw(common.compute("interp.dashboard:attention_patterns", sel.prompt))
+    draw(common.compute("interp.views:attention_patterns", sel.prompt))
 
 st.divider()
 st.subheader("Head scores")
 with common.shown_errors():
-    table = common.compute("interp.dashboard:head_table", label="Scoring heads…")
+    table = common.compute("interp.views:head_table", label="Scoring heads…")
     table = table.with_classes(views.ioi_classes(sel.model))
     st.caption(
         "Scores on repeated random sequences [BOS, t1..tk, t1..tk] (Olsson et al. 2022): "

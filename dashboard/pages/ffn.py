@@ -4,7 +4,7 @@ marked) and what built the prediction for the current prompt, with neurons switc
 import streamlit as st
 
 from dashboard import common
-from interp import dashboard as views
+from interp import views
 
 st.title("FFN memories")
 sel = common.selection()
@@ -57,7 +57,7 @@ st.caption(f"Prompt: “{sel.prompt}” (change it in the sidebar)")
 target = st.text_input("Target token (empty: the model's own prediction)", key="ffn-target")
 with common.shown_errors():
     attribution = common.compute(
-        "interp.analyses.prediction:attribute_prediction",
+        "interp.methods.prediction:attribute_prediction",
         sel.prompt,
         target.strip() or None,
         label="Attributing the prediction…",
@@ -84,7 +84,7 @@ with common.shown_errors():
     )
     if off:
         effect = common.compute(
-            "interp.analyses.prediction:switch_components",
+            "interp.methods.prediction:switch_components",
             sel.prompt,
             tuple(off),
             0.0,

@@ -4,7 +4,7 @@ attribution and faithfulness (Wang et al. 2022); any stored run can be picked.""
 import streamlit as st
 
 from dashboard import common
-from interp import dashboard as views
+from interp import views
 
 st.title("IOI circuit")
 sel = common.selection()
@@ -20,7 +20,7 @@ if record is None:
         )
     st.stop()
 
-run = common.cached("interp.dashboard:ioi_run", record.run_id, str(common.store().root))
+run = common.cached("interp.views:ioi_run", record.run_id, str(common.store().root))
 s = run.summary
 st.caption(
     f"{run.model} · {s.get('n_prompts', '?')} prompts (seed {s.get('seed', '?')}) · "

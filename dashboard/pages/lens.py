@@ -4,7 +4,7 @@ in each cell), target tokens' trajectories, and the stored Poland -> Warsaw run.
 import streamlit as st
 
 from dashboard import common
-from interp import dashboard as views
+from interp import views
 
 st.title("Logit lens")
 sel = common.selection()
@@ -30,7 +30,7 @@ targets = tuple(t.strip() for t in targets_text.split(",") if t.strip())
 lens = None
 with common.shown_errors():
     lens = common.compute(
-        "interp.analyses.logit_lens:logit_lens",
+        "interp.methods.logit_lens:logit_lens",
         sel.prompt,
         sites=tuple(sites or ["resid_post"]),
         targets=targets,

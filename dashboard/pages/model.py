@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import common
-from interp import dashboard as views
+from interp import views
 
 st.title("Model and prompt")
 sel = common.selection()
@@ -25,7 +25,7 @@ with left:
 with right:
     st.subheader("Prompt")
     with common.shown_errors():
-        view = common.compute("interp.dashboard:prompt_view", sel.prompt, label="Running…")
+        view = common.compute("interp.views:prompt_view", sel.prompt, label="Running…")
         st.caption(f"{len(view.tokens)} tokens (with BOS)")
         st.dataframe(
             [

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import common
-from interp import dashboard as views
+from interp import views
 
 st.title("Runs")
 store = common.store()

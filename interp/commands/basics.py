@@ -23,11 +23,11 @@ def register(sub) -> None:
 
 def cmd_models(args) -> int:
     if args.vocab:
-        from interp.reference.tokenizer import vocabulary
+        from interp.core.reference.tokenizer import vocabulary
 
         print(" ".join(vocabulary()))
         return 0
-    from interp.models import model_sources
+    from interp.core.models import model_sources
 
     rows = model_sources()
     width = max(len(r["model"]) for r in rows)
@@ -44,7 +44,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from interp.store import ResultsStore, format_runs_table
+    from interp.results.store import ResultsStore, format_runs_table
 
     store = ResultsStore()
     records = store.list(kind=args.kind, limit=args.limit)
@@ -56,7 +56,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from interp.store import ResultsStore
+    from interp.results.store import ResultsStore
 
     record = ResultsStore().get(args.run_id)
     print(

@@ -7,7 +7,7 @@ token of every stream at every position instead.
 
 from __future__ import annotations
 
-#: interp.analyses.logit_lens's sites, written out so ``interp --help`` does not import torch
+#: interp.methods.logit_lens's sites, written out so ``interp --help`` does not import torch
 SITES = ("embed", "resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
 
 
@@ -37,8 +37,8 @@ def register(sub) -> None:
 
 
 def cmd_lens(args) -> int:
-    from interp.analyses.logit_lens import format_table, logit_lens
-    from interp.models import load
+    from interp.core.models import load
+    from interp.methods.logit_lens import format_table, logit_lens
 
     model = load(args.model, device=args.device)
     positions = None if args.grid else [args.position]

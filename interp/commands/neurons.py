@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from interp.errors import InterpError
+from interp.core.errors import InterpError
 
 DEFAULT_MODEL = "reference:recall"
 
@@ -59,11 +59,11 @@ def _index(text: str, prefix: str, what: str) -> int:
 
 
 def cmd_neuron(args) -> int:
-    from interp.analyses.ffn import value_projections
-    from interp.analyses.mining import examples, jobs, latest_job
-    from interp.interventions import Component
-    from interp.models import load
-    from interp.store import ResultsStore
+    from interp.core.interventions import Component
+    from interp.core.models import load
+    from interp.methods.ffn import value_projections
+    from interp.methods.mining import examples, jobs, latest_job
+    from interp.results.store import ResultsStore
 
     layer, neuron = _index(args.layer, "L", "layer"), _index(args.neuron, "N", "neuron")
     model = load(args.model, device=args.device)
@@ -101,9 +101,9 @@ def cmd_neuron(args) -> int:
 
 
 def cmd_mine(args) -> int:
-    from interp.analyses.mining import mine
-    from interp.models import load
-    from interp.store import ResultsStore
+    from interp.core.models import load
+    from interp.methods.mining import mine
+    from interp.results.store import ResultsStore
 
     model = load(args.model, device=args.device)
     store = ResultsStore()

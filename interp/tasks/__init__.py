@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from interp.errors import InterpError
+from interp.core.errors import InterpError
 
 TASKS: dict[str, str] = {
     "ioi": "interp.tasks.ioi:ioi_task",

@@ -27,8 +27,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.errors import InterpError
-from interp.metrics import LogitDiff
+from interp.core.errors import InterpError
+from interp.core.metrics import LogitDiff
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Task:
 
     @property
     def readout(self) -> LogitDiff:
-        """:meth:`logit_diff` as a :class:`~interp.metrics.LogitDiff`, which names its END
+        """:meth:`logit_diff` as a :class:`~interp.core.metrics.LogitDiff`, which names its END
         positions so that patched forwards can compute the last block there only."""
         return LogitDiff(self.end, self.answer_ids, self.wrong_ids)
 

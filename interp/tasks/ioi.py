@@ -27,9 +27,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from interp.errors import InterpError, PromptError
+from interp.core.errors import InterpError, PromptError
+from interp.core.tokens import is_single_token, single_token_id, to_tokens
 from interp.tasks.base import Task
-from interp.tokens import is_single_token, single_token_id, to_tokens
 
 #: the paper's 15 BABA templates (subject first); the prompt stops before the answer
 BABA_TEMPLATES = [
@@ -62,7 +62,7 @@ CORRUPTIONS = ("abc", "s2_swap")
 
 
 def default_words(kind: str) -> list[str]:
-    from interp.reference import vocab
+    from interp.core.reference import vocab
 
     return list({"names": vocab.NAMES, "places": vocab.PLACES, "objects": vocab.OBJECTS}[kind])
 

@@ -21,8 +21,8 @@ import dataclasses
 
 import torch
 
-from interp.errors import InterpError, TokenizationError
-from interp.reference.vocab import CAPITALS, PAST_TENSE
+from interp.core.errors import InterpError, TokenizationError
+from interp.core.reference.vocab import CAPITALS, PAST_TENSE
 from interp.tasks.base import Task
 
 
@@ -84,7 +84,7 @@ def get_relation(name: str) -> Relation:
 def usable_pairs(model, relation: Relation) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
     """Pairs whose subject and answer are single tokens for ``model``'s tokenizer, and the
     dropped ones as ``{"subject", "answer", "reason"}``."""
-    from interp.tokens import single_token_id
+    from interp.core.tokens import single_token_id
 
     kept, dropped, seen = [], [], set()
     for subject, answer in relation.pairs:
@@ -106,7 +106,7 @@ def relation_task(
 ) -> Task:
     """The relation's few-shot prompts over its usable pairs (all of them unless
     ``n_prompts``; the order is fixed, ``seed`` only matters when subsampling)."""
-    from interp.tokens import single_token_id, to_tokens
+    from interp.core.tokens import single_token_id, to_tokens
 
     rel = get_relation(relation) if isinstance(relation, str) else relation
     kept, dropped = usable_pairs(model, rel)
@@ -158,7 +158,7 @@ def relation_task(
 def fact_tokens(model, task: Task, relation: str | Relation) -> torch.Tensor:
     """The task's clean prompts with the fact stated first ("The capital of Poland is
     Warsaw. Q: ..."): the answer is then in the context."""
-    from interp.tokens import to_tokens
+    from interp.core.tokens import to_tokens
 
     rel = get_relation(relation) if isinstance(relation, str) else relation
     prompts = [rel.fact_prompt(s, a) for s, a in task.info["pairs"]]

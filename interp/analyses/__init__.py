@@ -1,2 +1,0 @@
-"""One module per method: patching, path patching, attribution, attention scores, DLA,
-circuits, logit lens, FFN memories. Each returns :class:`interp.results.Result` objects."""

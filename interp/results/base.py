@@ -1,0 +1,125 @@
+"""Result dataclasses: what every analysis returns, and how it goes in and out of the store.
+
+A result is a frozen dataclass whose ``np.ndarray`` fields are its arrays and whose other
+fields are small JSON-able values (lists of token strings, scalars, dicts). The split is
+automatic, so any result can be saved with :func:`save` and rebuilt with
+:func:`load_result` without per-class code; each class adds a ``figure()`` method
+(in :mod:`interp.figures`-style plotly) for scripts and the dashboard to share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+R = TypeVar("R", bound="Result")
+
+#: The one registry of stored kinds: kind -> the dotted path of the class that rebuilds it.
+#: Classes live in higher layers; they are imported by path only when a run is read, so this
+#: layer imports none of them. A class that moves keeps its kind and changes its path here
+#: (runs stored before keep loading); ``tests/test_results.py`` checks both directions.
+KINDS: dict[str, str] = {
+    "patching": "interp.methods.patching.PatchingResult",
+    "path_patching": "interp.methods.path_patching.PathPatchingResult",
+    "attribution": "interp.methods.attribution.AttributionResult",
+    "head_scores": "interp.methods.attention.HeadScores",
+    "ioi_attention": "interp.methods.attention.IOIAttention",
+    "logit_lens": "interp.methods.logit_lens.LogitLensResult",
+    "analogies": "interp.methods.arithmetic.AnalogyResult",
+    "ffn_values": "interp.methods.ffn.ValueProjection",
+    "ffn_agreement": "interp.methods.ffn.Agreement",
+    "ffn_mining": "interp.methods.mining.MiningResult",
+    "ffn_prediction": "interp.methods.prediction.PredictionAttribution",
+    "ffn_intervention": "interp.methods.prediction.InterventionEffect",
+    "ablation": "interp.methods.ablation.AblationResult",
+    "relation_recall": "interp.studies.recall.RelationRecallResult",
+    "capitals": "interp.studies.recall.CapitalsResult",
+    "ioi_circuit": "interp.studies.ioi_circuit.IOICircuit",
+    "circuit_evaluation": "interp.studies.ioi_circuit.CircuitEvaluation",
+    "ioi": "interp.studies.ioi_run.IOIRun",
+    "prompt_view": "interp.views.prompt.PromptView",
+    "neuron_view": "interp.views.ffn.NeuronView",
+    "attention_patterns": "interp.views.heads.AttentionPatterns",
+    "head_table": "interp.views.heads.HeadTable",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """Base class: subclasses set ``kind`` and add fields."""
+
+    #: the stored kind: a key of :data:`KINDS`
+    kind: ClassVar[str] = "result"
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            f.name: np.asarray(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if not isinstance(getattr(self, f.name), np.ndarray)
+        }
+
+    @classmethod
+    def from_parts(cls: type[R], summary: dict[str, Any], arrays: dict[str, np.ndarray]) -> R:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in summary.items() if k in names}
+        values.update({k: v for k, v in arrays.items() if k in names})
+        return cls(**values)
+
+
+def result_class(kind: str) -> type[Result]:
+    """The Result subclass that rebuilds runs of ``kind`` (imported by its path in
+    :data:`KINDS`)."""
+    from importlib import import_module
+
+    from interp.core.errors import InterpError
+
+    path = KINDS.get(kind)
+    if path is None:
+        raise InterpError(f"no result class for stored kind {kind!r}; known: {sorted(KINDS)}")
+    module, name = path.rsplit(".", 1)
+    return getattr(import_module(module), name)
+
+
+def save(
+    result: Result,
+    *,
+    model: Any,
+    config: Any,
+    seed: int | None = None,
+    store: Any = None,
+    kind: str | None = None,
+    extra_summary: dict[str, Any] | None = None,
+) -> Any:
+    """Record ``result`` in the results store; returns the store's run record."""
+    from interp.core.models import ModelRecord, record_of
+    from interp.results.store import ResultsStore
+
+    record = model if isinstance(model, ModelRecord) else record_of(model)
+    store = store or ResultsStore()
+    summary = {**result.summary(), **(extra_summary or {})}
+    return store.save(
+        kind or result.kind,
+        model=record.to_dict(),
+        config=config,
+        seed=seed,
+        summary=summary,
+        arrays=result.arrays(),
+    )
+
+
+def load_result(run_id: str, store: Any = None) -> Result:
+    """Rebuild the result dataclass of a stored run."""
+    from interp.results.store import ResultsStore
+
+    store = store or ResultsStore()
+    record = store.get(run_id)
+    return result_class(record.kind).from_parts(record.summary, store.arrays(run_id))

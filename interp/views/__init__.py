@@ -1,0 +1,114 @@
+"""What the dashboard shows, computed without Streamlit: pure functions over a loaded model
+and the results store that return numbers, rows and plotly figures for the pages to draw.
+
+The Streamlit app (``app.py``, ``dashboard/``) caches the model per (name, device, dtype)
+and the outputs of these functions per input; nothing here imports streamlit, mutates the
+model or keeps state, so every view also works in a notebook or a test. Heavy libraries
+(torch, plotly, transformer-lens) are imported inside the functions that use them.
+
+* :mod:`~interp.views.choices` — models, devices, starting prompts, experiment commands;
+* :mod:`~interp.views.prompt` — the model record, the prompt's tokens and predictions;
+* :mod:`~interp.views.heads` — attention patterns (thumbnails, token x token heatmaps)
+  and head scores;
+* :mod:`~interp.views.circuit` — the IOI circuit diagram and stored ``ioi`` runs;
+* :mod:`~interp.views.recall` — stored ``capitals`` runs (Poland -> Warsaw);
+* :mod:`~interp.views.ffn` — FFN neurons as key-value memories;
+* :mod:`~interp.views.runs` — the run browser.
+
+Everything a page uses is importable from here (``from interp import views``).
+"""
+
+from interp.views.choices import (
+    DEFAULT_PROMPT,
+    DEFAULT_PROMPTS,
+    EXPERIMENTS,
+    default_prompt,
+    default_targets,
+    device_choices,
+    experiment_args,
+    experiment_command,
+    model_choices,
+    reference_models,
+)
+from interp.views.circuit import (
+    IOI_CLASSES,
+    IOI_HEATMAPS,
+    IOI_PATHS,
+    PAPER_IOI,
+    IOIRunView,
+    circuit_classes,
+    circuit_figure,
+    class_key,
+    ioi_classes,
+    ioi_run,
+)
+from interp.views.ffn import (
+    PAPER_AGREEMENT,
+    NeuronView,
+    agreement_rows,
+    example_html,
+    neuron_view,
+    planted_neurons,
+)
+from interp.views.heads import (
+    AttentionPatterns,
+    HeadTable,
+    attention_patterns,
+    colorize,
+    head_table,
+    pattern_figure,
+)
+from interp.views.prompt import PromptView, model_rows, planted_roles, prompt_view
+from interp.views.recall import (
+    layer_label,
+    recall_pair_rows,
+    recall_rows,
+    second_relation_rows,
+)
+from interp.views.runs import comparison_rows, run_rows, stored_result
+
+__all__ = [
+    "DEFAULT_PROMPT",
+    "DEFAULT_PROMPTS",
+    "EXPERIMENTS",
+    "IOI_CLASSES",
+    "IOI_HEATMAPS",
+    "IOI_PATHS",
+    "PAPER_AGREEMENT",
+    "PAPER_IOI",
+    "AttentionPatterns",
+    "HeadTable",
+    "IOIRunView",
+    "NeuronView",
+    "PromptView",
+    "agreement_rows",
+    "attention_patterns",
+    "circuit_classes",
+    "circuit_figure",
+    "class_key",
+    "colorize",
+    "comparison_rows",
+    "default_prompt",
+    "default_targets",
+    "device_choices",
+    "example_html",
+    "experiment_args",
+    "experiment_command",
+    "head_table",
+    "ioi_classes",
+    "ioi_run",
+    "layer_label",
+    "model_choices",
+    "model_rows",
+    "neuron_view",
+    "pattern_figure",
+    "planted_neurons",
+    "planted_roles",
+    "prompt_view",
+    "recall_pair_rows",
+    "recall_rows",
+    "reference_models",
+    "run_rows",
+    "second_relation_rows",
+    "stored_result",
+]
