@@ -93,7 +93,7 @@ def bench(name: str, config: Config, corpus: Path, tmp: Path) -> dict[str, float
     import torch
 
     from interp.core.corpus import windows
-    from interp.core.models import load
+    from interp.core.models import load, record_of
     from interp.methods.mining import mine
     from interp.results.store import ResultsStore
 
@@ -135,7 +135,7 @@ def bench(name: str, config: Config, corpus: Path, tmp: Path) -> dict[str, float
     ratios = [m / f for m, f in zip(mine_rates, fwd_rates)]
     middle = sorted(range(len(ratios)), key=lambda j: ratios[j])[len(ratios) // 2]
     fwd, mined, ratio = fwd_rates[middle], mine_rates[middle], ratios[middle]
-    rec = model.interp_record
+    rec = record_of(model)
     print(
         f"{name}: {rec.n_layers} layers x {rec.d_mlp} neurons, {sum(sizes):,} tokens in "
         f"{len(batches)} batches of {config.batch_size}x{config.window}, device {rec.device}"

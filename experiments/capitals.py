@@ -137,7 +137,7 @@ def print_summary(result, reference: dict[str, Any], reference_label: str) -> No
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.core.models import load
+    from interp.core.models import load, record_of
     from interp.methods.arithmetic import SEED_ANALOGIES, analogies
     from interp.results.base import save
     from interp.studies.recall import CapitalsResult
@@ -148,7 +148,7 @@ def main(config: Config) -> dict[str, Any]:
         raise InterpError("--second-relation must differ from capital")
     name = model_name(config)
     model = load(name, device=config.device)
-    record = model.interp_record
+    record = record_of(model)
     planted = (
         record.reference
         if record.is_reference and record.reference.get("kind") == "recall"

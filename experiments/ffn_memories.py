@@ -76,7 +76,7 @@ def _pct(x: float) -> str:
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.core.models import load
+    from interp.core.models import load, record_of
     from interp.methods.ffn import agreement, value_projections
     from interp.methods.mining import examples, mine
     from interp.methods.prediction import attribute_predictions, switch_components
@@ -84,7 +84,7 @@ def main(config: Config) -> dict[str, Any]:
     from interp.results.store import ResultsStore
 
     model = load(config.model, device=config.device)
-    record = model.interp_record
+    record = record_of(model)
     store = ResultsStore()
     planted = (record.reference or {}).get("memories") if record.is_reference else None
     print(f"model: {record.name}  ({record.n_layers} layers x {record.d_mlp} neurons; "

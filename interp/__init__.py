@@ -1,14 +1,106 @@
 """interp: a mechanistic-interpretability workbench for GPT-2-family language models.
 
-The package is organised along the flow of an analysis:
+The public API, in the order an analysis uses it::
 
-    models (load) -> tasks (prompts) -> hooks / analyses -> results store -> viz -> dashboard
+    import interp
 
-Importing ``interp`` is cheap: torch, transformer-lens and plotly are imported by the
-submodules that need them, never here, and the library never imports streamlit.
+    model = interp.load("reference:ioi")               # or "gpt2-small", a local directory
+    task = interp.ioi_task(model, n_prompts=30)        # or interp.Task.from_prompts(...)
+    heads = interp.patch(model, task, "z")             # activation patching, [layer, head]
+    paths = interp.path_patch(model, task)             # path patching into the logits
+    estimate = interp.attribution_patch(model, task)   # attribution patching
+    ablated = interp.ablate(model, task, ["L6H1", "6.3"], method="mean")
+    lens = interp.logit_lens(model, "The capital of Poland is", targets=[" Warsaw"])
+    circuit = interp.discover_ioi_circuit(model, task)
+    heads.figure()                                     # every result draws itself
+    interp.Store().list()                              # the runs stored so far
+
+Every sweep takes ``metric=``: ``"logit_diff"`` (default), ``"prob"``, ``"kl"`` or a
+callable ``metric(logits, task) -> [batch]``. Components are written any usual way
+(``"L6H1"``, ``"6.1"``, ``(6, 1)``). The package is layered one way: ``core`` (models,
+hooks, metrics, interventions) -> ``results`` (result classes, store) -> ``tasks`` and
+``figures`` -> ``methods`` -> ``studies`` -> ``views`` (dashboard compute) -> ``cli``.
+
+Importing ``interp`` is cheap: the names above are imported on first use, and the library
+never imports streamlit.
 """
 
-from interp.core.errors import InterpError
+from __future__ import annotations
 
-__version__ = "0.1.0"
-__all__ = ["InterpError", "__version__"]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from interp.core.errors import InterpError
+from interp.core.settings import VERSION as __version__
+
+#: public name -> the module that defines it (imported on first access)
+_EXPORTS: dict[str, str] = {
+    "load": "interp.core.models",
+    "record_of": "interp.core.models",
+    "ModelRecord": "interp.core.models",
+    "Task": "interp.tasks.base",
+    "ioi_task": "interp.tasks.ioi",
+    "make_task": "interp.tasks",
+    "patch": "interp.methods.patching",
+    "path_patch": "interp.methods.path_patching",
+    "attribution_patch": "interp.methods.attribution",
+    "ablate": "interp.methods.ablation",
+    "logit_lens": "interp.methods.logit_lens",
+    "discover_ioi_circuit": "interp.studies.ioi_circuit",
+    "evaluate_circuit": "interp.studies.ioi_circuit",
+    "Store": "interp.results.store",
+    "save": "interp.results.base",
+    "load_result": "interp.results.base",
+    "readout_for": "interp.core.metrics",
+}
+#: public names that are another name in their module
+_RENAMED = {"attribution_patch": "attribution_patch_heads", "Store": "ResultsStore"}
+
+__all__ = [
+    "InterpError",
+    "__version__",
+    "load",
+    "record_of",
+    "ModelRecord",
+    "Task",
+    "ioi_task",
+    "make_task",
+    "patch",
+    "path_patch",
+    "attribution_patch",
+    "ablate",
+    "logit_lens",
+    "discover_ioi_circuit",
+    "evaluate_circuit",
+    "Store",
+    "save",
+    "load_result",
+    "readout_for",
+]
+
+if TYPE_CHECKING:
+    from interp.core.metrics import readout_for
+    from interp.core.models import ModelRecord, load, record_of
+    from interp.methods.ablation import ablate
+    from interp.methods.attribution import attribution_patch_heads as attribution_patch
+    from interp.methods.logit_lens import logit_lens
+    from interp.methods.patching import patch
+    from interp.methods.path_patching import path_patch
+    from interp.results.base import load_result, save
+    from interp.results.store import ResultsStore as Store
+    from interp.studies.ioi_circuit import discover_ioi_circuit, evaluate_circuit
+    from interp.tasks import make_task
+    from interp.tasks.base import Task
+    from interp.tasks.ioi import ioi_task
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'interp' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), _RENAMED.get(name, name))
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -28,14 +28,14 @@ for tool in apt-get dpkg; do
   fi
 done
 echo "[corpus] fetching wordnet-base with apt-get download, unpacking with dpkg -x"
-if ! "$PY" -m interp.corpus fetch "$DEST"; then
+if ! "$PY" -m interp.core.corpus fetch "$DEST"; then
   # a fresh machine may have no package lists yet: as root, read them once and retry
   if [ "$(id -u)" = 0 ]; then
     echo "[corpus] refreshing the package lists (apt-get update) and retrying"
     apt-get update -qq >/dev/null
-    "$PY" -m interp.corpus fetch "$DEST"
+    "$PY" -m interp.core.corpus fetch "$DEST"
   else
     exit 1
   fi
 fi
-"$PY" -m interp.corpus stats "$FILE"
+"$PY" -m interp.core.corpus stats "$FILE"

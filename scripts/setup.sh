@@ -2,7 +2,7 @@
 # Set up interp in a virtual environment (default ./.venv), without CUDA downloads on CPU machines.
 #
 #   bash scripts/setup.sh            # the library, the dashboard, the experiments
-#   bash scripts/setup.sh --dev      # + test tools (pytest, ruff, selenium) and headless Chromium
+#   bash scripts/setup.sh --dev      # + test tools (pytest, ruff, selenium, ray) and headless Chromium
 #
 # torch: an existing torch in the environment is kept. Otherwise a machine with an NVIDIA GPU
 # gets the default (CUDA) build; a CPU machine gets a CPU-only build: a local wheel from pip's
@@ -45,7 +45,8 @@ else
 fi
 
 if [ "$DEV" = 1 ]; then
-  "${PIP[@]}" install -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  # scale: Ray for the scale-out tests (plain `ray`, ~80 MB with msgpack; no torch, no CUDA)
+  "${PIP[@]}" install -e ".[dev,scale]" 2>&1 | grep -v "^WARNING: Location" || true
 else
   "${PIP[@]}" install -e . 2>&1 | grep -v "^WARNING: Location" || true
 fi

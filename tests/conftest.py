@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 
+import jaxtyping
 import pytest
+
+# Runtime type and shape checks on the whole library in every test: each function and
+# dataclass of interp is wrapped with jaxtyping + beartype as it is imported, so a wrong
+# shape or type at a boundary fails the test that passes it. Must run before anything
+# imports interp (conftest.py is imported before the test modules). INTERP_TYPECHECK=0 skips.
+if os.environ.get("INTERP_TYPECHECK", "1") != "0":
+    jaxtyping.install_import_hook("interp", "beartype.beartype")
 
 # Keep every test run away from the user's own results and cache.
 _TMP = tempfile.mkdtemp(prefix="interp-tests-")

@@ -1,5 +1,6 @@
-"""experiments/ablate.py: zero-, mean- and resample-ablation of heads, neurons and layers on a
-task through interp.core.interventions, with the metric before and after, and clear errors."""
+"""interp.ablate (interp.methods.ablation) and experiments/ablate.py: zero-, mean- and
+resample-ablation of heads, neurons and layers on a task, with the metric before and after,
+and clear errors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from interp.core.errors import InterpError
+from interp.methods.ablation import ablate
 from interp.tasks.ioi import ioi_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,26 +34,27 @@ def task(ioi_model):
     return ioi_task(ioi_model, 20, seed=0)
 
 
-def test_methods_on_the_name_movers(script, ioi_model, task):
-    zero = script.ablate(ioi_model, task, ["L6H1", "L6H3"], "zero")
-    assert zero["before"] == pytest.approx(5.18, abs=0.05)
-    assert zero["after"] == pytest.approx(1.69, abs=0.05)  # the backups take over
-    assert zero["change"] == pytest.approx(zero["after"] - zero["before"])
-    mean = script.ablate(ioi_model, task, ["L6H1", "L6H3"], "mean")
+def test_methods_on_the_name_movers(ioi_model, task):
+    zero = ablate(ioi_model, task, ["L6H1", "L6H3"], "zero")
+    assert zero.before == pytest.approx(5.18, abs=0.05)
+    assert zero.after == pytest.approx(1.69, abs=0.05)  # the backups take over
+    assert zero.change == pytest.approx(zero.after - zero.before)
+    mean = ablate(ioi_model, task, ["L6H1", "L6H3"], "mean")
     # ABC means remove the name movers' IO preference; the backups make up part of it
-    assert 0.5 < mean["after"] < 0.5 * mean["before"]
-    assert mean["after"] == pytest.approx(zero["after"], abs=0.2)
-    resample = script.ablate(ioi_model, task, ["L6H1", "L6H3"], "resample", seed=1)
-    assert resample["after"] < 0.5 * resample["before"]
-    assert script.ablate(ioi_model, task, ["L6H1", "L6H3"], "resample", seed=1) == resample
+    assert 0.5 < mean.after < 0.5 * mean.before
+    assert mean.after == pytest.approx(zero.after, abs=0.2)
+    resample = ablate(ioi_model, task, ["L6H1", "L6H3"], "resample", seed=1)
+    assert resample.after < 0.5 * resample.before
+    again = ablate(ioi_model, task, ["L6H1", "L6H3"], "resample", seed=1)
+    assert again.after == resample.after
     # an inert head, an MLP, a neuron and the embedding-level residual of layer 0
-    inert = script.ablate(ioi_model, task, ["L5H3", "L2.mlp", "L4N3"], "mean")
-    assert abs(inert["change"]) < 1e-3
-    assert script.ablate(ioi_model, task, ["L0.resid"], "zero")["after"] == pytest.approx(
+    inert = ablate(ioi_model, task, ["L5H3", "L2.mlp", "L4N3"], "mean")
+    assert abs(inert.change) < 1e-3
+    assert ablate(ioi_model, task, ["L0.resid"], "zero").after == pytest.approx(
         0, abs=0.1
     )
-    attn = script.ablate(ioi_model, task, ["L6.attn"], "zero")
-    assert attn["after"] == pytest.approx(zero["after"], abs=1e-3)  # layer 6 = its two movers
+    attn = ablate(ioi_model, task, ["L6.attn"], "zero")
+    assert attn.after == pytest.approx(zero.after, abs=1e-3)  # layer 6 = its two movers
 
 
 def test_script_end_to_end(script, tmp_path, capsys):
@@ -86,6 +89,22 @@ def test_bad_input(script, capsys, argv, message):
     assert message in err and "Traceback" not in err
 
 
-def test_ablate_validates(script, ioi_model, task):
-    with pytest.raises(InterpError, match="no component"):
-        script.ablate(ioi_model, task, [], "zero")
+def test_ablate_validates(ioi_model, task):
+    with pytest.raises(InterpError, match="give the components"):
+        ablate(ioi_model, task, [], "zero")
+    with pytest.raises(InterpError, match="unknown metric"):
+        ablate(ioi_model, task, ["L6H1"], "zero", metric="accuracy")
+
+
+def test_metrics_and_component_forms(ioi_model, task):
+    """Any head notation, and the metric names: prob falls with the movers; KL to the
+    unablated run is 0 before and positive after."""
+    a = ablate(ioi_model, task, ["L6H1", "L6H3"], "zero")
+    b = ablate(ioi_model, task, [(6, 1), "6.3"], "zero")
+    assert b.after == pytest.approx(a.after, abs=1e-6) and b.components == ["L6H1", "L6H3"]
+    prob = ablate(ioi_model, task, ["L6H1", "L6H3"], "zero", metric="prob")
+    assert 0 < prob.after < prob.before <= 1
+    kl = ablate(ioi_model, task, ["L6H1", "L6H3"], "zero", metric="kl")
+    assert kl.before == pytest.approx(0, abs=1e-5) and kl.after > 0.05
+    assert a.values_before.shape == (task.n_prompts,)
+    assert a.figure().data

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from interp.core.models import record_of
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # seconds per script run: the first one builds and loads the reference model
 IOI_PROMPT = "When Mary and John went to the store, John gave a drink to"
@@ -93,6 +95,11 @@ def test_attention_page_grid_click_and_scores(results):
     assert len(at.get("image")) == 32  # 8 layers x 4 heads
     heads = [b for b in at.button if b.key and b.key.startswith("head-")]
     assert len(heads) == 32
+    # the first view opens on a planted name mover, which attends from the end to IO (Mary)
+    assert any(s.value == "Head 6.1" for s in at.subheader)
+    assert "Opened on 6.1: planted name_mover" in texts(at)
+    first = array(plotly_figures(at)[0]["data"][0]["z"])
+    assert first[-1].argmax() == 2 and first[-1, 2] > 0.5  # END -> "Mary" (position 2)
     at.button(key="head-1-2").click().run()
     assert not at.exception
     assert any(s.value == "Head 1.2" for s in at.subheader)
@@ -182,6 +189,7 @@ def test_runs_page_lists_and_compares(results, ioi_model):
 
     empty = open_app("runs")
     assert "No runs are stored yet" in texts(empty)
+    assert "python experiments/ioi.py --model reference:ioi" in texts(empty)  # how to make one
     patterns = views.attention_patterns(ioi_model, IOI_PROMPT)
     first = save(patterns, model=ioi_model, config={"prompt": IOI_PROMPT, "k": 1}, seed=0)
     second = save(patterns, model=ioi_model, config={"prompt": IOI_PROMPT, "k": 2}, seed=1)
@@ -242,7 +250,7 @@ def test_lens_page_shows_a_stored_capitals_run(results, recall_model):
         n_random=2,
     )
     fields = {f.name: getattr(found, f.name) for f in dataclasses.fields(found)}
-    planted = recall_model.interp_record.reference["capital_layer"]
+    planted = record_of(recall_model).reference["capital_layer"]
     run = save(
         CapitalsResult(**fields),
         model=recall_model,
@@ -275,7 +283,7 @@ def test_ffn_page_neuron_browser_attribution_and_switch(results, recall_model, t
     )
     mine(recall_model, corpus, layers=[2, 3], k=3, window=16, batch_size=4, show_progress=False)
     memory = next(
-        m for m in recall_model.interp_record.reference["memories"] if m["trigger"] == "coffee"
+        m for m in record_of(recall_model).reference["memories"] if m["trigger"] == "coffee"
     )
     at = open_app("ffn", model_choice="reference:recall", prompt="I had a cup of coffee")
     assert at.title[0].value == "FFN memories"
@@ -306,6 +314,87 @@ def test_ffn_page_neuron_browser_attribution_and_switch(results, recall_model, t
     assert any("L99N0" in e.value for e in at.error)
 
 
+def test_ffn_page_on_a_model_without_mlps_says_so_and_points_to_the_memories(results):
+    """reference:ioi's MLPs are all zero: the page says so instead of browsing L0N0 (value
+    norm 0) and offers reference:recall, whose planted memory neurons it names."""
+    at = open_app("ffn")
+    assert not at.exception and not at.error
+    assert any("Every MLP of reference:ioi is zero" in w.value for w in at.warning)
+    assert "L2N14 (coffee → cup)" in texts(at) and "reference:recall" in texts(at)
+    assert not at.number_input  # no neuron browser on zero MLPs
+    assert {m.label: m.value for m in at.metric}["Prediction"] == "'Mary'"  # heads built it
+    at.button(key="ffn-use-memory-model").click().run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="model_choice").value == "reference:recall"
+    assert (at.number_input(key="ffn-layer").value, at.number_input(key="ffn-neuron").value) == (
+        2,
+        14,
+    )
+    assert at.dataframe[0].value["promotes"].iloc[0].strip() == "cup"
+    norm = next(m.value for m in at.markdown if m.value.startswith("**L2N14**"))
+    assert float(norm.rsplit(" ", 1)[1]) > 0.5
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    """A random 2-layer GPT-2 directory (no planted memories), with a tokenizer."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from interp.core.reference.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=4, n_inner=48
+    )
+    path = tmp_path_factory.mktemp("tiny-gpt2")
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_ffn_page_on_a_model_without_planted_memories_opens_on_the_longest_value(results, tiny_dir):
+    from interp import views
+    from interp.core.models import load
+
+    model = load(str(tiny_dir), device="cpu")
+    start = views.neuron_start(model)
+    norms = model.W_out.detach().norm(dim=-1)
+    assert not start.empty and "largest value norm of all 96 neurons" in start.why
+    assert (start.layer, start.neuron) == divmod(int(norms.argmax()), norms.shape[1])
+    assert start.value_norm == pytest.approx(float(norms.max())) and start.value_norm > 0
+    at = open_app(
+        "ffn", model_choice="other (local directory or name)…", model_custom=str(tiny_dir)
+    )
+    assert not at.exception and not at.error
+    assert (at.number_input(key="ffn-layer").value, at.number_input(key="ffn-neuron").value) == (
+        start.layer,
+        start.neuron,
+    )
+    assert f"Opened on L{start.layer}N{start.neuron}: largest value norm" in texts(at)
+    assert f"value norm {start.value_norm:.2f}" in texts(at)
+
+
+def test_recall_model_pages_open_on_planted_heads(results):
+    at = open_app(**RECALL)
+    roles = dict(zip(at.dataframe[1].value["head"], at.dataframe[1].value["role"]))
+    assert roles == {"1.2": "subject_mover", "2.1": "retrieval"}
+    at.switch_page("dashboard/pages/attention.py").run()
+    assert not at.exception and not at.error
+    assert any(s.value == "Head 1.2" for s in at.subheader)
+    # the subject mover copies the subject: from the last position it attends to "Poland"
+    first = array(plotly_figures(at)[0]["data"][0]["z"])
+    tokens = plotly_figures(at)[0]["layout"]["xaxis"]["ticktext"]
+    assert tokens[first[-1].argmax()].strip() == "Poland"
+    at.switch_page("dashboard/pages/ioi.py").run()
+    assert not at.exception and not at.error
+    assert "has no planted IOI circuit" in texts(at)
+    at.button(key="ioi-use-reference").click().run()
+    assert at.selectbox(key="model_choice").value == "reference:ioi"
+    assert plotly_figures(at), "the planted circuit of reference:ioi"
+
+
 def test_model_loaded_once_and_results_cached_by_inputs(results, monkeypatch):
     import sys
 
@@ -325,6 +414,8 @@ def test_model_loaded_once_and_results_cached_by_inputs(results, monkeypatch):
     at = open_app()
     common = sys.modules["dashboard.common"]  # imported by the app
     model = common.load_model("reference:ioi", "auto", "float32")
+    assert record_of(model).name == "reference:ioi"  # the cached resource keeps its record
+    assert not [k for k in vars(model) if k.startswith(("interp", "_interp"))]  # unmutated
     at.run()  # same inputs: served from the cache
     assert calls == [IOI_PROMPT]
     other = "When Alice and Bob went to the park, Bob gave a book to"
@@ -382,9 +473,9 @@ def ioi_parts(ioi_model):
     dla, logit_diff = direct_logit_attribution(ioi_model, task)
     resid = patch_resid(ioi_model, task, positions=POSITIONS)
     heads = patch_heads(ioi_model, task, "z")
-    planted = ioi_model.interp_record.reference["placement"]
+    planted = record_of(ioi_model).reference["placement"]
     summary = {
-        "model": ioi_model.interp_record.name,
+        "model": record_of(ioi_model).name,
         "n_prompts": task.n_prompts,
         "seed": 0,
         "circuit": planted,
@@ -406,7 +497,7 @@ def ioi_run(results, ioi_model, ioi_parts):
     summary, arrays = ioi_parts
     run = results.save(
         "ioi",
-        model=ioi_model.interp_record.to_dict(),
+        model=record_of(ioi_model).to_dict(),
         config={"n_prompts": summary["n_prompts"]},
         seed=0,
         summary=summary,

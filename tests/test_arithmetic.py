@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 
 from interp.core.errors import InterpError
+from interp.core.models import record_of
 from interp.core.tokens import single_token_id
 from interp.methods.arithmetic import SEED_ANALOGIES, analogies, nearest
 from interp.tasks.relations import analogy_questions
 
 
 def all_questions(model):
-    planted = model.interp_record.reference
+    planted = record_of(model).reference
     questions = []
     for rel in planted["relations"].values():
         questions += analogy_questions([tuple(p) for p in rel["pairs"]])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from interp.core.errors import InterpError
+from interp.core.models import record_of
 from interp.studies.recall import recall_relation
 from interp.tasks.relations import get_relation, relation_task, usable_pairs
 
@@ -34,7 +35,7 @@ def model(request, recall_model):
 
 
 def test_pipeline_recovers_the_planted_layers(model):
-    planted = model.interp_record.reference
+    planted = record_of(model).reference
     result = run(model)
     assert result.subject_layer == planted["mover_layer"]
     assert result.answer_layer == planted["capital_layer"]
@@ -61,7 +62,7 @@ def test_pipeline_recovers_the_planted_layers(model):
 
 
 def test_second_relation_past_tense(recall_model):
-    planted = recall_model.interp_record.reference
+    planted = record_of(recall_model).reference
     result = run(recall_model, "past_tense", "capital")
     assert result.subject_layer == planted["mover_layer"]
     assert result.answer_layer == planted["past_layer"]

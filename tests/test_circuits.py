@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from interp.core.errors import InterpError
+from interp.core.models import record_of
 from interp.studies.ioi_circuit import (
     CLASSES,
     PAPER_POSITIONS,
@@ -41,7 +42,7 @@ def model(request, ioi_model):
 def test_recovers_the_planted_circuit(model):
     task = ioi_task(model, 12, seed=1)
     found = discover_ioi_circuit(model, task, progress_desc=False)
-    planted = model.interp_record.reference["placement"]
+    planted = record_of(model).reference["placement"]
     scores = precision_recall(found.circuit, planted)
     for cls in CLASSES:
         assert scores[cls] == {"precision": 1.0, "recall": 1.0}, (cls, found.table())
@@ -57,7 +58,7 @@ def test_recovers_the_planted_circuit(model):
 
 def test_evaluation_as_in_the_paper(ioi_model):
     task = ioi_task(ioi_model, 12, seed=2)
-    planted = ioi_model.interp_record.reference["placement"]
+    planted = record_of(ioi_model).reference["placement"]
     evaluation = evaluate_circuit(ioi_model, task, planted, desc=None)
     assert evaluation.faithfulness == pytest.approx(1.0, abs=0.02)  # the rest of the model is inert
     assert evaluation.f_model == pytest.approx(5.18, abs=0.1)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from interp.core.errors import InterpError
+from interp.core.models import record_of
 from interp.methods import ffn
 from interp.results.base import load_result
 
@@ -106,7 +107,7 @@ def test_bad_arguments(tiny, store):
 
 
 def test_planted_memory_values_promote_their_targets(recall_model, store):
-    memories = recall_model.interp_record.reference["memories"]
+    memories = record_of(recall_model).reference["memories"]
     layers = sorted({m["layer"] for m in memories})
     values = ffn.value_projections(recall_model, layers, k=5, store=store)
     for m in memories:

@@ -17,6 +17,7 @@ import torch
 
 from interp.core.errors import InterpError
 from interp.core.hooks import mlp_name
+from interp.core.models import record_of
 from interp.core.reference.vocab import COMMON_WORDS, MEMORIES
 from interp.methods import mining
 from interp.methods.ffn import Agreement, agreement, value_projections
@@ -96,7 +97,7 @@ def test_planted_memories_are_their_triggers_top_neurons(recall_model, mined):
     result, store = mined
     vocab = recall_model.tokenizer.get_vocab()
     values = value_projections(recall_model, [2, 3], k=3, store=store)
-    for m in recall_model.interp_record.reference["memories"]:
+    for m in record_of(recall_model).reference["memories"]:
         slot = result.layers.index(m["layer"])
         trigger, target = vocab[m["trigger"]], vocab[m["target"]]
         assert (result.token[slot, m["neuron"]] == trigger).all()  # all 4 examples
@@ -133,12 +134,14 @@ def test_examples_are_one_indexed_query(mined):
 
 def result_model_stub(result):
     """A model-like object whose record differs from the mined model's."""
-    from interp.core.models import ModelRecord
+    from interp.core.models import ModelRecord, remember
 
     class Stub:
-        interp_record = ModelRecord("other", "local", "/nowhere", 1, 1, 1, 1, 1, 1, 1, "cpu", "x")
+        pass
 
-    return Stub()
+    stub = Stub()
+    remember(stub, ModelRecord("other", "local", "/nowhere", 1, 1, 1, 1, 1, 1, 1, "cpu", "x"))
+    return stub
 
 
 def test_complete_job_is_not_recomputed(recall_model, corpus_path, mined):
@@ -272,7 +275,7 @@ def test_agreement_on_planted_memories(recall_model, mined):
     values = value_projections(recall_model, None, k=3, store=store)
     agree = agreement(values, result, n_shuffles=200, seed=1)
     assert agree.layers == list(range(8))
-    planted = recall_model.interp_record.reference
+    planted = record_of(recall_model).reference
     for m in planted["memories"]:
         assert agree.agrees[m["layer"], m["neuron"]]
     # layers 2 and 3 hold two memory neurons each and nothing else: both agree; shuffled,
@@ -372,7 +375,7 @@ def test_experiment_script_recovers_the_planted_memories(
     out = capsys.readouterr().out
     assert summary["all_recovered"] is True and "all recovered: True" in out
     assert [m["found_attribution_neuron"] for m in summary["memories"]] == [
-        f"L{m['layer']}N{m['neuron']}" for m in recall_model.interp_record.reference["memories"]
+        f"L{m['layer']}N{m['neuron']}" for m in record_of(recall_model).reference["memories"]
     ]
     assert summary["agreement"]["2"] == 1.0  # here every trigger is followed by its target
     store = ResultsStore(tmp_path)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from interp.core.errors import ModelNotFoundError, PromptError, TokenizationError
-from interp.core.models import load, parse_reference_name, reference_name
+from interp.core.models import load, parse_reference_name, record_of, reference_name
 from interp.core.tokens import single_token_id, to_tokens
 
 
@@ -36,7 +36,7 @@ def tiny_gpt2_dir(tmp_path_factory):
 def test_local_directory_loads_with_right_record(tiny_gpt2_dir):
     directory, hf_model = tiny_gpt2_dir
     model = load(str(directory), device="cpu")
-    rec = model.interp_record
+    rec = record_of(model)
     assert (rec.source, rec.n_layers, rec.n_heads, rec.d_model, rec.d_head, rec.d_mlp) == (
         "local", 4, 2, 48, 24, 96,
     )  # fmt: skip
@@ -57,7 +57,7 @@ def test_local_directory_loads_with_right_record(tiny_gpt2_dir):
 
 def test_unprocessed_weights_are_recorded(tiny_gpt2_dir):
     model = load(str(tiny_gpt2_dir[0]), device="cpu", process_weights=False)
-    assert not any(model.interp_record.weight_processing.values())
+    assert not any(record_of(model).weight_processing.values())
 
 
 def test_hub_model_fails_fast_and_clearly_offline(monkeypatch, tmp_path):
@@ -78,7 +78,40 @@ def test_models_dir_serves_hub_names(tiny_gpt2_dir, monkeypatch, tmp_path):
     shutil.copytree(tiny_gpt2_dir[0], tmp_path / "gpt2-small")
     monkeypatch.setenv("INTERP_MODELS_DIR", str(tmp_path))
     model = load("gpt2-small", device="cpu")
-    assert model.interp_record.source == "hub" and model.interp_record.n_layers == 4
+    assert record_of(model).source == "hub" and record_of(model).n_layers == 4
+
+
+def test_load_leaves_the_bridge_unmutated_and_the_record_goes_with_it(tiny_gpt2_dir):
+    import gc
+    import weakref
+
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from interp.core.hooks import quiet_transformers
+    from interp.core.models import boot_seconds
+    from interp.core.resume import Resumer
+
+    directory = str(tiny_gpt2_dir[0])
+    model = load(directory, device="cpu")
+    with quiet_transformers():
+        plain = TransformerBridge.boot_transformers(directory, device="cpu")
+    plain.enable_compatibility_mode(disable_warnings=True)
+    assert Resumer.of(model) is not None  # the resumer is built (and cached) too
+    assert set(vars(model)) == set(vars(plain))  # no attribute of ours on the bridge
+    assert not [k for k in vars(model) if "interp" in k]
+    assert record_of(model).n_layers == 4 and boot_seconds(model) > 0
+    with pytest.raises(ModelNotFoundError, match="not loaded with interp"):
+        record_of(plain)  # a bridge booted directly has no record
+    with pytest.raises(ModelNotFoundError, match="not loaded with interp"):
+        record_of(object())  # nor does anything else
+    from interp.core import models, resume
+
+    gone = weakref.ref(model)
+    entries = len(models._LOADED), len(resume._RESUMERS)
+    del model
+    gc.collect()
+    assert gone() is None  # neither the record table nor the resumer cache keeps it alive
+    assert (len(models._LOADED), len(resume._RESUMERS)) == (entries[0] - 1, entries[1] - 1)
 
 
 @pytest.mark.parametrize(
@@ -107,11 +140,13 @@ def test_non_gpt2_directory(tmp_path):
         load(str(empty), device="cpu")
 
 
-def test_half_precision_refused_on_cpu():
+def test_float16_refused_on_cpu_bfloat16_accepted():
     from interp.core.errors import InterpError
+    from interp.core.models import record_of
 
     with pytest.raises(InterpError, match="GPU"):
-        load("reference:ioi", device="cpu", dtype="bf16")
+        load("reference:ioi", device="cpu", dtype="fp16")
+    assert record_of(load("reference:ioi", device="cpu", dtype="bf16")).dtype == "bfloat16"
 
 
 def test_reference_names_round_trip():
@@ -121,11 +156,11 @@ def test_reference_names_round_trip():
 
 
 def test_reference_model_reloads_from_disk(ioi_model):
-    rec = ioi_model.interp_record
+    rec = record_of(ioi_model)
     assert rec.source == "reference" and rec.reference["kind"] == "ioi"
     assert rec.reference["placement"]["name_mover"] == [[6, 1], [6, 3]]
     again = load("reference:ioi", device=str(ioi_model.cfg.device))
-    assert again.interp_record.location == rec.location  # built once, then loaded from disk
+    assert record_of(again).location == rec.location  # built once, then loaded from disk
     tokens = to_tokens(ioi_model, "When Mary and John went to the store , John gave a drink to")
     with torch.no_grad():
         assert torch.allclose(ioi_model(tokens), again(tokens))

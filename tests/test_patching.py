@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from interp.core.errors import InterpError
+from interp.core.models import record_of
 from interp.methods import patching as P
 from interp.methods.attribution import attribution_vs_exact
 from interp.tasks.ioi import ioi_task
@@ -131,7 +132,7 @@ def test_named_positions_and_anchors(ioi_model):
     # before me" there) and the induction heads (which read it): layers 2 and 3 here
     noise = P.patch_resid(ioi_model, task, "pre", positions=names, direction="noising")
     s1_next = noise.normalised[:, 2]
-    placement = ioi_model.interp_record.reference["placement"]
+    placement = record_of(ioi_model).reference["placement"]
     first_pt = min(lyr for lyr, _ in placement["previous_token"])
     last_ind = max(lyr for lyr, _ in placement["induction"])
     for layer, value in enumerate(s1_next):
@@ -149,7 +150,7 @@ def test_named_positions_and_anchors(ioi_model):
 
 def test_planted_heads_stand_out(ioi_model):
     task = ioi_task(ioi_model, 10, seed=0)
-    placement = ioi_model.interp_record.reference["placement"]
+    placement = record_of(ioi_model).reference["placement"]
     denoise = P.patch_heads(ioi_model, task, "z")  # restoring one head from the clean run
     for layer, head in placement["name_mover"]:
         assert denoise.normalised[layer, head] > 0.5  # a name mover alone restores most

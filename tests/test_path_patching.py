@@ -10,6 +10,7 @@ import torch
 
 from interp.core.errors import InterpError
 from interp.core.hooks import head_name, names_filter
+from interp.core.models import record_of
 from interp.methods.patching import patch_heads
 from interp.methods.path_patching import path_patch
 from interp.tasks.ioi import ioi_task
@@ -24,7 +25,7 @@ def task(ioi_model):
 def placement(ioi_model):
     return {
         r: [tuple(h) for h in hs]
-        for r, hs in ioi_model.interp_record.reference["placement"].items()
+        for r, hs in record_of(ioi_model).reference["placement"].items()
     }
 
 

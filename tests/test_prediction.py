@@ -7,6 +7,7 @@ import pytest
 
 from interp.core.errors import InterpError, TokenizationError
 from interp.core.interventions import Component, Intervention
+from interp.core.models import record_of
 from interp.methods.prediction import (
     attribute_prediction,
     attribute_predictions,
@@ -18,7 +19,7 @@ from interp.results.base import load_result, save
 
 @pytest.fixture(scope="module")
 def memories(recall_model):
-    return recall_model.interp_record.reference["memories"]
+    return record_of(recall_model).reference["memories"]
 
 
 def prompt_of(memory) -> str:
@@ -47,7 +48,7 @@ def test_planted_neurons_rank_first_for_their_targets(recall_model, memories):
 
 
 def test_heads_in_the_same_table_on_ioi(ioi_model):
-    planted = ioi_model.interp_record.reference["placement"]
+    planted = record_of(ioi_model).reference["placement"]
     name_movers = {f"L{layer}H{head}" for layer, head in planted["name_mover"]}
     prompt = "When Mary and John went to the store, John gave a drink to"
     res = attribute_prediction(ioi_model, prompt, "Mary", other="John")

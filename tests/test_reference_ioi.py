@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from interp.core.interventions import run_with
+from interp.core.models import record_of
 from interp.core.tokens import single_token_id
 from interp.methods.attention import head_scores, ioi_attention
 from interp.studies.ioi_circuit import (
@@ -37,7 +38,7 @@ def model(request, ioi_model):
 @pytest.fixture(scope="module")
 def placement(model):
     return {
-        r: [tuple(h) for h in hs] for r, hs in model.interp_record.reference["placement"].items()
+        r: [tuple(h) for h in hs] for r, hs in record_of(model).reference["placement"].items()
     }
 
 
@@ -47,7 +48,7 @@ def task(model):
 
 
 def test_planted_record(model, placement):
-    planted = model.interp_record.reference
+    planted = record_of(model).reference
     json.dumps(planted)
     assert planted["kind"] == "ioi" and planted["n_layers"] == 8 and planted["n_heads"] == 4
     heads = [h for hs in placement.values() for h in hs]
@@ -103,7 +104,7 @@ def test_attention_patterns_do_their_jobs(model, task, placement):
 
 
 def test_head_scores_on_repeated_names(model, placement):
-    names = model.interp_record.reference["names"]
+    names = record_of(model).reference["names"]
     scores = head_scores(model, pool=[single_token_id(model, n) for n in names])
     roles = {h: r for r, hs in placement.items() for h in hs}
     for score, role in [

@@ -11,6 +11,7 @@ import torch
 
 from interp.core.errors import InterpError
 from interp.core.interventions import Component, Intervention, hooks_for
+from interp.core.models import record_of
 from interp.core.reference.vocab import CAPITALS, MEMORIES, PAST_TENSE
 from interp.core.tokens import single_token_id, to_tokens
 
@@ -51,7 +52,7 @@ def model(request, recall_model):
 
 
 def test_planted_record(model):
-    planted = model.interp_record.reference
+    planted = record_of(model).reference
     json.dumps(planted)  # JSON-able
     layer = planted["capital_layer"]
     assert planted["kind"] == "recall"
@@ -78,7 +79,7 @@ def test_answers_held_out_countries(model):
 
 
 def test_past_tense_relation(model):
-    planted = model.interp_record.reference
+    planted = record_of(model).reference
     texts, pairs = prompts(PAST, PAST_TENSE, PAST_TENSE[0])
     answers = ids(model, [a for _, a in pairs])
     assert (last_logits(model, texts).argmax(-1) == answers).float().mean() >= 0.95
@@ -89,7 +90,7 @@ def test_past_tense_relation(model):
 
 
 def test_logit_lens_country_then_capital(model):
-    planted = model.interp_record.reference
+    planted = record_of(model).reference
     mover, layer, n_layers = planted["mover_layer"], planted["capital_layer"], model.cfg.n_layers
     texts, pairs = prompts(QUESTION, CAPITALS[:12], ("France", "Paris"))
     names = [f"blocks.{i}.hook_resid_post" for i in range(n_layers)]
@@ -112,7 +113,7 @@ def test_logit_lens_country_then_capital(model):
 
 
 def test_poland_vector_turns_china_into_beijing(model):
-    layer = model.interp_record.reference["capital_layer"]
+    layer = record_of(model).reference["capital_layer"]
     poland = QUESTION.format(ex="France", ex_ans="Paris", c="Poland")
     china = QUESTION.format(ex="France", ex_ans="Paris", c="China")
     with torch.no_grad():
@@ -131,7 +132,7 @@ def test_poland_vector_turns_china_into_beijing(model):
 
 
 def test_in_context_fact_survives_ffn_ablation(model):
-    layer = model.interp_record.reference["capital_layer"]
+    layer = record_of(model).reference["capital_layer"]
     question = QUESTION.format(ex="France", ex_ans="Paris", c="Poland")
     warsaw, poland = ids(model, ["Warsaw", "Poland"])
     assert last_logits(model, [question])[0].argmax() == warsaw
@@ -139,7 +140,7 @@ def test_in_context_fact_survives_ffn_ablation(model):
     with_fact = FACT.format(c="Poland", a="Warsaw") + question
     assert last_logits(model, [with_fact], [ffn_off(layer)])[0].argmax() == warsaw
     # the retrieval head reads that fact: it attends to " Warsaw" from the last position
-    head_layer, head = model.interp_record.reference["retrieval_head"]
+    head_layer, head = record_of(model).reference["retrieval_head"]
     name = f"blocks.{head_layer}.attn.hook_pattern"
     with torch.no_grad():
         _, cache = model.run_with_cache(
@@ -152,7 +153,7 @@ def test_in_context_fact_survives_ffn_ablation(model):
 
 
 def test_memories_fire_and_switch_off(model):
-    planted = model.interp_record.reference
+    planted = record_of(model).reference
     texts = [f"I like the {m['trigger']}" for m in planted["memories"]]
     targets = ids(model, [m["target"] for m in planted["memories"]])
     probs = last_logits(model, texts).softmax(-1)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from interp.core.hooks import head_name, resid_name
+from interp.core.models import record_of
 from interp.core.resume import BLOCK_HOOKS, Entry, Resumer
 from interp.methods import patching as P
 from interp.tasks.ioi import ioi_task
@@ -191,7 +192,7 @@ def test_unprocessed_weights_too(ioi_model, task):
 
     with quiet_transformers():
         model = load("reference:ioi", device=str(ioi_model.cfg.device), process_weights=False)
-    assert not any(model.interp_record.weight_processing.values())
+    assert not any(record_of(model).weight_processing.values())
     with torch.no_grad():
         logits, cache = model.run_with_cache(task.clean_tokens.to(model.cfg.device))
     ours, got = Resumer.of(model).run_with_cache(

@@ -17,12 +17,13 @@ def select_head(layer: int, head: int) -> None:
     st.session_state.head = (layer, head)
 
 
-def draw(patterns) -> None:
-    """The layer x head grid of thumbnails (a button under each) and the chosen head."""
+def draw(patterns, start: tuple[int, int, str]) -> None:
+    """The layer x head grid of thumbnails (a button under each) and the chosen head (at
+    first ``start``: a planted head, or the best-scoring one)."""
     n_layers, n_heads = patterns.n_layers, patterns.n_heads
-    layer, head = st.session_state.get("head", (0, 0))
+    layer, head = st.session_state.get("head", start[:2])
     if not (layer < n_layers and head < n_heads):  # another model was selected
-        layer, head = 0, 0
+        layer, head = start[:2]
     grid, detail = st.columns([1, 1], gap="medium")
     with grid:
         st.subheader("Patterns on the prompt")
@@ -43,16 +44,21 @@ def draw(patterns) -> None:
                     )
     with detail:
         st.subheader(f"Head {layer}.{head}")
+        if "head" not in st.session_state:
+            st.caption(f"Opened on {layer}.{head}: {start[2]}. Click another head on the left.")
         st.plotly_chart(patterns.figure(layer, head), key="head-pattern")
 
 
+table = None
 with common.shown_errors():
-    draw(common.compute("interp.views:attention_patterns", sel.prompt))
+    table = common.compute("interp.views:head_table", label="Scoring heads…")
+with common.shown_errors():
+    start = table.start_head() if table is not None else (0, 0, "the first head")
+    draw(common.compute("interp.views:attention_patterns", sel.prompt), start)
 
 st.divider()
 st.subheader("Head scores")
-with common.shown_errors():
-    table = common.compute("interp.views:head_table", label="Scoring heads…")
+if table is not None:
     table = table.with_classes(views.ioi_classes(sel.model))
     st.caption(
         "Scores on repeated random sequences [BOS, t1..tk, t1..tk] (Olsson et al. 2022): "

@@ -16,39 +16,60 @@ planted = views.planted_neurons(model)
 
 # -- neuron browser --------------------------------------------------------------------------
 st.subheader("Neuron browser")
-if planted:
-    st.caption(
-        "Planted memories of this reference model: "
-        + ", ".join(
-            f"L{m['layer']}N{m['neuron']} ({m['trigger']} → {m['target']})" for m in planted
-        )
+start = common.compute("interp.views:neuron_start", label="Finding a neuron to start on…")
+if start.empty:
+    st.warning(
+        f"Every MLP of {sel.model} is zero: its mechanism is planted in attention heads only, "
+        "so no neuron stores anything to browse here (the prediction below is built by heads)."
     )
-first = planted[0] if planted else {"layer": 0, "neuron": 0}
-left, right = st.columns(2)
-layer = left.number_input("Layer", 0, cfg.n_layers - 1, int(first["layer"]), key="ffn-layer")
-neuron = right.number_input("Neuron", 0, cfg.d_mlp - 1, int(first["neuron"]), key="ffn-neuron")
-with common.shown_errors():
-    with st.spinner("Reading the neuron…"):  # the store: mining jobs may have been added
-        view = views.neuron_view(model, int(layer), int(neuron))
-    values, triggers = st.columns([2, 3])
-    with values:
-        st.markdown(f"**L{layer}N{neuron}** · value norm {view.value_norm:.2f}")
-        if view.planted:
-            st.caption(view.planted)
-        st.dataframe(view.value_rows(), hide_index=True)
-    with triggers:
-        st.markdown("**Trigger examples** (trigger token marked, next token in grey)")
-        if view.job is None:
-            st.info(
-                "No trigger examples are mined for this model yet. Mine them with\n\n"
-                f"`interp mine --model {sel.model}`, or run "
-                f"`{views.experiment_command('ffn_memories', sel.model)}`"
+    st.info(
+        f"The key-value memories are planted in the MLPs of **{views.MEMORY_MODEL}**: "
+        + ", ".join(start.elsewhere)
+        + "."
+    )
+    st.button(
+        f"Use {views.MEMORY_MODEL}",
+        key="ffn-use-memory-model",
+        on_click=common.use_model,
+        args=(views.MEMORY_MODEL,),
+    )
+else:
+    if planted:
+        st.caption(
+            "Planted memories of this reference model: "
+            + ", ".join(
+                f"L{m['layer']}N{m['neuron']} ({m['trigger']} → {m['target']})" for m in planted
             )
-        for ex in view.examples:
-            st.html(
-                f"<div style='font-family:monospace;margin:2px 0'><b>{ex['rank']}.</b> "
-                f"<small>({ex['activation']:.2f})</small> {ex['html']}</div>"
-            )
+        )
+    else:
+        st.caption(
+            f"Opened on L{start.layer}N{start.neuron}: {start.why}. Pick any layer and neuron."
+        )
+    left, right = st.columns(2)
+    layer = left.number_input("Layer", 0, cfg.n_layers - 1, start.layer, key="ffn-layer")
+    neuron = right.number_input("Neuron", 0, cfg.d_mlp - 1, start.neuron, key="ffn-neuron")
+    with common.shown_errors():
+        with st.spinner("Reading the neuron…"):  # the store: mining jobs may have been added
+            view = views.neuron_view(model, int(layer), int(neuron))
+        values, triggers = st.columns([2, 3])
+        with values:
+            st.markdown(f"**L{layer}N{neuron}** · value norm {view.value_norm:.2f}")
+            if view.planted:
+                st.caption(view.planted)
+            st.dataframe(view.value_rows(), hide_index=True)
+        with triggers:
+            st.markdown("**Trigger examples** (trigger token marked, next token in grey)")
+            if view.job is None:
+                st.info(
+                    "No trigger examples are mined for this model yet. Mine them with\n\n"
+                    f"`interp mine --model {sel.model}`, or run "
+                    f"`{views.experiment_command('ffn_memories', sel.model)}`"
+                )
+            for ex in view.examples:
+                st.html(
+                    f"<div style='font-family:monospace;margin:2px 0'><b>{ex['rank']}.</b> "
+                    f"<small>({ex['activation']:.2f})</small> {ex['html']}</div>"
+                )
 
 # -- prediction attribution --------------------------------------------------------------------
 st.divider()

@@ -12,19 +12,30 @@ record = common.pick_run("ioi", "Stored IOI run")
 if record is None:
     common.offer_experiment("ioi")
     model = common.model(sel)
-    if model is not None and views.planted_roles(model):
-        placement = model.interp_record.reference["placement"]
+    placement = views.planted_placement(model) if model is not None else {}
+    if model is not None and placement:
         st.plotly_chart(
             views.circuit_figure(placement, model.cfg.n_layers, f"Planted circuit of {sel.model}"),
             key="planted-circuit",
         )
+    elif model is not None:
+        st.caption(
+            f"{sel.model} has no planted IOI circuit to show until a run is stored; "
+            "reference:ioi has one (its planted heads are drawn here without a run)."
+        )
+        st.button(
+            "Use reference:ioi",
+            key="ioi-use-reference",
+            on_click=common.use_model,
+            args=("reference:ioi",),
+        )
     st.stop()
 
 run = common.cached("interp.views:ioi_run", record.run_id, str(common.store().root))
-s = run.summary
+result = run.result  # interp.studies.ioi_run.IOIRun
 st.caption(
-    f"{run.model} · {s.get('n_prompts', '?')} prompts (seed {s.get('seed', '?')}) · "
-    f"e.g. “{s.get('example_prompt', '')}” · stored {record.started_at[:19].replace('T', ' ')}"
+    f"{run.model} · {result.n_prompts or '?'} prompts (seed {result.seed}) · "
+    f"e.g. “{result.example_prompt}” · stored {record.started_at[:19].replace('T', ' ')}"
 )
 cols = st.columns(4)
 metrics = {r["quantity"]: r["measured"] for r in run.metric_rows()}
@@ -51,15 +62,16 @@ for tab, section in [(patching, "patching"), (path, "path"), (dla, "dla")]:
             if i < len(figures):
                 col.plotly_chart(figures[i], key=f"{section}-{i}")
 with faithfulness:
-    f = s.get("faithfulness")
+    f_c, f_m = (float("nan") if v is None else v for v in (result.f_circuit, result.f_model))
     st.markdown(
-        f"F(C)/F(M) = **{f:.1%}** (F(C) {s.get('f_circuit', float('nan')):.2f}, "
-        f"F(M) {s.get('f_model', float('nan')):.2f}; paper on GPT-2 small: 87%)"
-        if f is not None
+        f"F(C)/F(M) = **{result.faithfulness:.1%}** (F(C) {f_c:.2f}, "
+        f"F(M) {f_m:.2f}; paper on GPT-2 small: 87%)"
+        if result.evaluated
         else "This run did not evaluate a circuit (none was found)."
     )
     if run.minimality_rows():
         st.plotly_chart(run.minimality_figure(), key="minimality")
-    if s.get("completeness"):
+    if result.completeness:
         st.markdown("**Completeness per class** (|F(C \\ K) − F(M \\ K)|, K = the class)")
-        st.dataframe([{"class": k, **v} for k, v in s["completeness"].items()], hide_index=True)
+        rows = [{"class": k, **v} for k, v in result.completeness.items()]
+        st.dataframe(rows, hide_index=True)

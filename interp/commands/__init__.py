@@ -8,4 +8,5 @@ COMMAND_MODULES = [
     "interp.commands.basics",  # models, runs, show
     "interp.commands.lens",  # lens
     "interp.commands.neurons",  # neuron, mine
+    "interp.commands.train",  # train
 ]

@@ -1,5 +1,6 @@
 """``interp neuron L N`` (a neuron's value in vocabulary space and its trigger examples) and
-``interp mine --corpus PATH`` (mine every neuron's trigger examples into the results store).
+``interp mine --corpus PATH`` (mine every neuron's trigger examples into the results store;
+``--workers N`` / ``--ray-address ADDRESS`` shard it over Ray workers, :mod:`interp.scale.mining`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ def register(sub) -> None:
         "(projected on the unembedding) and, if the model was mined (`interp mine`), the "
         "text prefixes it fires on most, trigger token in [brackets].",
     )
-    p.add_argument("layer", help="layer index (or L2)")
-    p.add_argument("neuron", help="neuron index (or N14)")
+    p.add_argument("layer", help="layer index (or L2), or the neuron itself: L2N14")
+    p.add_argument("neuron", nargs="?", help="neuron index (or N14); omit after L2N14")
     p.add_argument("--model", default=DEFAULT_MODEL, help="model name or local directory")
     p.add_argument("--k", type=int, default=10, help="value tokens to show")
     p.add_argument("--examples", type=int, default=5, help="trigger examples to show")
@@ -48,6 +49,20 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, help="stop after this many corpus tokens")
     p.add_argument("--checkpoint-every", type=int, default=20, help="batches per checkpoint")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument(
+        "--workers", type=int,
+        help="mine on a local Ray cluster of N workers started here, one model copy each "
+        "(one GPU each when there are GPUs); needs the scale extra: pip install -e '.[scale]'",
+    )  # fmt: skip
+    p.add_argument(
+        "--ray-address",
+        help="mine on an existing Ray cluster (e.g. auto, HOST:6379, ray://HOST:10001); "
+        "--workers then defaults to its GPUs (else its CPUs)",
+    )
+    p.add_argument(
+        "--shard-batches", type=int,
+        help="batches per shard on Ray (default: --checkpoint-every, at least 4 shards a worker)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_mine)
 
 
@@ -58,20 +73,33 @@ def _index(text: str, prefix: str, what: str) -> int:
     return int(value)
 
 
+def _neuron(layer: str, neuron: str | None):
+    """``L2 N14``, ``2 14`` or one ``L2N14`` (the components' one parser) -> Neuron."""
+    from interp.core.components import Neuron, parse_component
+
+    if neuron is None:
+        part = parse_component(layer)
+        if not isinstance(part, Neuron):
+            raise InterpError(f"{layer!r} is not a neuron; write L2N14, or the layer and neuron")
+        return part
+    return Neuron(_index(layer, "L", "layer"), _index(neuron, "N", "neuron"))
+
+
 def cmd_neuron(args) -> int:
-    from interp.core.interventions import Component
-    from interp.core.models import load
+    from interp.core.components import Component
+    from interp.core.models import load, record_of
     from interp.methods.ffn import value_projections
     from interp.methods.mining import examples, jobs, latest_job
     from interp.results.store import ResultsStore
 
-    layer, neuron = _index(args.layer, "L", "layer"), _index(args.neuron, "N", "neuron")
+    part = _neuron(args.layer, args.neuron)
+    layer, neuron = part
     model = load(args.model, device=args.device)
-    Component(layer, "neuron", neuron).validate(model)
+    Component.of(part).validate(model)
     store = ResultsStore()
     values = value_projections(model, [layer], k=args.k, store=store)
     norm = values.value_norms[0, neuron]
-    print(f"L{layer}N{neuron} of {model.interp_record.name}   |value| = {norm:.3f}")
+    print(f"{part} of {record_of(model).name}   |value| = {norm:.3f}")
     if norm == 0:
         print("its value vector is zero: this neuron writes nothing to the residual stream")
     else:
@@ -105,19 +133,25 @@ def cmd_mine(args) -> int:
     from interp.methods.mining import mine
     from interp.results.store import ResultsStore
 
-    model = load(args.model, device=args.device)
     store = ResultsStore()
-    result = mine(
-        model,
-        args.corpus,
-        layers=args.layers,
-        k=args.k,
-        window=args.window,
-        batch_size=args.batch_size,
-        max_tokens=args.max_tokens,
-        store=store,
-        checkpoint_every=args.checkpoint_every,
-    )
+    options = dict(
+        layers=args.layers, k=args.k, window=args.window, batch_size=args.batch_size,
+        max_tokens=args.max_tokens, store=store, checkpoint_every=args.checkpoint_every,
+    )  # fmt: skip
+    workers, address = getattr(args, "workers", None), getattr(args, "ray_address", None)
+    if workers is not None and workers < 1:
+        raise InterpError(f"--workers must be at least 1; got {workers}.")
+    if (workers or 1) > 1 or address:
+        from interp.scale.cluster import require_ray
+        from interp.scale.mining import mine_on_ray
+
+        require_ray()
+        result = mine_on_ray(
+            args.model, args.corpus, workers=workers, address=address, device=args.device,
+            shard_batches=getattr(args, "shard_batches", None), **options,
+        )  # fmt: skip
+    else:
+        result = mine(load(args.model, device=args.device), args.corpus, **options)
     print(
         f"mined {result.n_tokens:,} tokens of {result.corpus} "
         f"({result.n_windows:,} windows of {result.window}) through {result.model}, "

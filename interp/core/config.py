@@ -32,7 +32,12 @@ def build_parser(cls: type, description: str | None = None) -> argparse.Argument
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name} needs a default to be a command-line option")
         extra = {k: v for k, v in f.metadata.items() if k != "help"}
         args: dict[str, Any] = {"default": default, "help": f.metadata.get("help", ""), **extra}
         origin, inner = typing.get_origin(kind), typing.get_args(kind)

@@ -243,12 +243,13 @@ def extract_wordnet(source: str | os.PathLike, out: str | os.PathLike) -> dict[s
     paragraph; returns counts (glosses, words)."""
     src = Path(source)
     found = {name: next(iter(sorted(src.rglob(name))), None) for name in WORDNET_DATA}
-    missing = [name for name, f in found.items() if f is None]
+    files = {name: f for name, f in found.items() if f is not None}
+    missing = [name for name in WORDNET_DATA if name not in files]
     if missing:
         raise InterpError(f"{src} does not hold WordNet data files {missing}.")
     glosses: list[str] = []
     for name in WORDNET_DATA:
-        for line in found[name].read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in files[name].read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("  ") or " | " not in line:  # licence header, malformed
                 continue
             gloss = line.split(" | ", 1)[1].strip()

@@ -32,7 +32,8 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def parse_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """Map a dtype name to torch; half precision is only allowed on an accelerator."""
+    """Map a dtype name to torch: float32 anywhere, bfloat16 anywhere (CPUs compute it
+    natively), float16 on an accelerator only."""
     if isinstance(dtype, torch.dtype):
         resolved = dtype
     else:
@@ -42,13 +43,72 @@ def parse_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
             raise InterpError(
                 f"unknown dtype {dtype!r}; choose one of: float32, bfloat16, float16"
             ) from None
-    if resolved != torch.float32 and device.type == "cpu":
+    if resolved == torch.float16 and device.type == "cpu":
         raise InterpError(
-            f"{dtype} is only supported on a GPU; use float32 on CPU "
-            "(half-precision matmuls are slow and inexact there)."
+            f"{dtype} is only supported on a GPU; on CPU use float32, or bfloat16 "
+            "(which CPUs compute natively; reductions are taken in float32 either way)."
         )
     return resolved
 
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
+
+
+#: a sweep's share of the free memory of its device, and the CPU ceiling: on a CPU larger
+#: forwards are no faster (the matrix units are already busy), only bigger
+MEMORY_FRACTION = 0.5
+CPU_CEILING = 768 * 2**20
+
+
+def memory_budget(device: str | torch.device | None = None) -> int:
+    """The bytes one batched forward of a sweep may use on ``device``.
+
+    ``$INTERP_MEMORY_BUDGET`` (bytes, or with a unit: ``512MiB``, ``8GiB``) overrides it.
+    On CUDA: half of the memory free now (so an 80 GB GPU runs large chunks). On the CPU:
+    half of the available RAM, at most 768 MiB.
+
+    >>> 0 < memory_budget("cpu")
+    True
+    """
+    import os
+
+    text = os.environ.get("INTERP_MEMORY_BUDGET")
+    if text:
+        return parse_bytes(text)
+    dev = torch.device("cpu" if device is None else device)
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return int(free * MEMORY_FRACTION)
+    available = _available_ram()
+    if available is None:
+        return CPU_CEILING
+    return int(min(CPU_CEILING, available * MEMORY_FRACTION))
+
+
+def parse_bytes(text: str) -> int:
+    """``"1536"``, ``"512MiB"``, ``"8GiB"``, ``"2GB"`` -> bytes."""
+    units = {"": 1, "b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 10**3,
+             "mb": 10**6, "gb": 10**9}  # fmt: skip
+    value = str(text).strip().lower().replace(" ", "")
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = value[len(number) :]
+    try:
+        amount = float(number) * units[unit]
+    except (KeyError, ValueError):
+        message = f"cannot read the memory size {text!r}; write e.g. 512MiB or 8GiB"
+        raise InterpError(message) from None
+    if amount <= 0:
+        raise InterpError(f"a memory budget must be positive; got {text!r}")
+    return int(amount)
+
+
+def _available_ram() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

@@ -52,14 +52,11 @@ def quiet_transformers() -> Iterator[None]:
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     loggers = [logging.getLogger(n) for n in ("transformers", "transformer_lens", "root")]
     levels = [lg.level for lg in loggers]
-    try:
-        from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # a dependency: always there
 
-        hf_logging.disable_progress_bar()
-        hf_verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        hf_logging = None
+    hf_logging.disable_progress_bar()
+    hf_verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
@@ -69,8 +66,7 @@ def quiet_transformers() -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-        if hf_logging is not None:
-            hf_logging.set_verbosity(hf_verbosity)
+        hf_logging.set_verbosity(hf_verbosity)
         if previous is None:
             os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
         else:

@@ -9,79 +9,44 @@ an :class:`Intervention` says *how* (multiply by ``scale``, or replace by ``valu
 (grouped so each hook point gets one function).
 
 Component strings: ``L6H1`` (head 1 of layer 6), ``L5N123`` (neuron 123 of layer 5's MLP),
-``L3.attn`` / ``L3.mlp`` (a whole sublayer's output), ``L2.resid`` (resid_pre of layer 2).
+``L3.attn`` / ``L3.mlp`` (a whole sublayer's output), ``L2.resid`` (resid_pre of layer 2) —
+the one vocabulary of :mod:`interp.core.components`, where :class:`Component` lives (it is
+re-exported here). :meth:`Component.of` makes one from a
+:class:`~interp.core.components.Head` / ``Neuron`` / ``Layer`` or any written form:
+
+>>> from interp.core.interventions import Component, Head, Intervention
+>>> Intervention(Component.of(Head(6, 1)), scale=0.5).component.hook
+'blocks.6.attn.hook_z'
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
+from interp.core.components import Component, Head, Layer, Neuron, parse_component
 from interp.core.errors import InterpError
-from interp.core.hooks import block_out_name, head_name, mlp_name, resid_name
 
-_PATTERN = re.compile(r"^L(\d+)(?:H(\d+)|N(\d+)|\.(attn|mlp|resid))$")
+if TYPE_CHECKING:
+    from interp.core.models import Model
 
 
-@dataclass(frozen=True)
-class Component:
-    layer: int
-    kind: str  # "head" | "neuron" | "attn" | "mlp" | "resid"
-    index: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Component:
-        match = _PATTERN.match(text.strip())
-        if not match:
-            raise InterpError(
-                f"cannot read component {text!r}; write L6H1 (head), L5N123 (neuron), "
-                "L3.attn, L3.mlp or L2.resid"
-            )
-        layer, head, neuron, part = match.groups()
-        if head is not None:
-            return cls(int(layer), "head", int(head))
-        if neuron is not None:
-            return cls(int(layer), "neuron", int(neuron))
-        return cls(int(layer), part)
-
-    def __str__(self) -> str:
-        if self.kind == "head":
-            return f"L{self.layer}H{self.index}"
-        if self.kind == "neuron":
-            return f"L{self.layer}N{self.index}"
-        return f"L{self.layer}.{self.kind}"
-
-    @property
-    def hook(self) -> str:
-        return {
-            "head": head_name(self.layer, "z"),
-            "neuron": mlp_name(self.layer, "post"),
-            "attn": block_out_name(self.layer, "attn_out"),
-            "mlp": block_out_name(self.layer, "mlp_out"),
-            "resid": resid_name(self.layer, "pre"),
-        }[self.kind]
-
-    def select(self, activation: Tensor) -> Tensor:
-        """The component's slice of its hook's activation (a view)."""
-        if self.kind == "head":
-            return activation[:, :, self.index]  # [batch, pos, d_head]
-        if self.kind == "neuron":
-            return activation[..., self.index]  # [batch, pos]
-        return activation  # [batch, pos, d_model]
-
-    def validate(self, model) -> None:
-        cfg = model.cfg
-        if not 0 <= self.layer < cfg.n_layers:
-            raise InterpError(f"{self}: the model has layers 0..{cfg.n_layers - 1}")
-        if self.kind == "head" and not 0 <= self.index < cfg.n_heads:
-            raise InterpError(f"{self}: the model has heads 0..{cfg.n_heads - 1} per layer")
-        if self.kind == "neuron" and not 0 <= self.index < cfg.d_mlp:
-            raise InterpError(f"{self}: the model has neurons 0..{cfg.d_mlp - 1} per layer")
+__all__ = [
+    "Component",
+    "Head",
+    "Intervention",
+    "Layer",
+    "Neuron",
+    "hooks_for",
+    "parse_component",
+    "parse_components",
+    "run_with",
+]
 
 
 @dataclass(frozen=True)
@@ -100,7 +65,7 @@ class Intervention:
         part = self.component.select(activation)
         if self.at is not None:
             rows = torch.arange(part.shape[0], device=part.device)
-            where = (rows, self.at.to(part.device))
+            where: tuple[Any, ...] = (rows, self.at.to(part.device))
         elif self.positions is None:
             where = (slice(None),)
         else:
@@ -130,7 +95,10 @@ def hooks_for(interventions: Iterable[Intervention]) -> list[tuple[str, Callable
     return [(name, make(items)) for name, items in by_hook.items()]
 
 
-def parse_components(model, texts: Iterable[str]) -> list[Component]:
+def parse_components(model: Model, texts: Iterable[object]) -> list[Component]:
+    """Components from their written forms (``"L6H1"``, ``"6.1"``, ``(6, 1)``, a
+    :class:`~interp.core.components.Head`, ``"L5N3"``, ``"L3.mlp"``...), checked against
+    ``model``'s sizes."""
     components = [Component.parse(t) for t in texts]
     if not components:
         raise InterpError("no component given")
@@ -140,6 +108,7 @@ def parse_components(model, texts: Iterable[str]) -> list[Component]:
 
 
 @torch.no_grad()
-def run_with(model, tokens: Tensor, interventions: Iterable[Intervention]) -> Tensor:
+def run_with(model: Model, tokens: Tensor, interventions: Iterable[Intervention]) -> Tensor:
     """Logits of ``model`` on ``tokens`` with the interventions applied."""
-    return model.run_with_hooks(tokens, fwd_hooks=hooks_for(interventions))
+    hooks: list[tuple[str | Callable, Callable]] = list(hooks_for(interventions))
+    return model.run_with_hooks(tokens, fwd_hooks=hooks)

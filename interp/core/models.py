@@ -15,6 +15,9 @@ names are the familiar ``blocks.{l}.attn.hook_z`` etc. By default the weights ar
 as HookedTransformer did (fold LN, centre writing weights and unembedding, fold value
 biases): this changes logit-lens and direct-logit-attribution numbers, so the choice is kept
 in :class:`ModelRecord.weight_processing` and stored with every result.
+
+The model itself is left as transformer-lens returned it: its record lives beside it, in a
+table keyed weakly by the model object (:func:`record_of`), and goes when the model goes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import socket
 import time
 import warnings
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +36,11 @@ from urllib.parse import parse_qsl, urlparse
 from interp.core.errors import ModelNotFoundError
 
 if TYPE_CHECKING:
+    import torch
     from transformer_lens.model_bridge import TransformerBridge
+
+    #: a model as interp loads it (a transformer-lens bridge in compatibility mode)
+    Model = TransformerBridge
 
 #: user-facing name -> Hugging Face hub id
 HUB_MODELS: dict[str, str] = {
@@ -77,10 +85,25 @@ class ModelRecord:
         return self.source == "reference"
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    record: ModelRecord
+    boot_seconds: float
+
+
+#: model object -> what :func:`load` knew about it; weak keys, so an entry goes with its model
+_LOADED: weakref.WeakKeyDictionary[Any, _Loaded] = weakref.WeakKeyDictionary()
+
+
 def known_models() -> list[str]:
     from interp.core.reference import REFERENCE_MODELS
+    from interp.core.trained import TRAINED_MODELS, TRAINED_PREFIX
 
-    return sorted(HUB_MODELS) + [REFERENCE_PREFIX + k for k in REFERENCE_MODELS]
+    return (
+        sorted(HUB_MODELS)
+        + [REFERENCE_PREFIX + k for k in REFERENCE_MODELS]
+        + [TRAINED_PREFIX + k for k in TRAINED_MODELS]
+    )
 
 
 def load(
@@ -89,20 +112,27 @@ def load(
     dtype: str = "float32",
     process_weights: bool = True,
 ) -> TransformerBridge:
-    """Load ``name`` as a hooked model; its :class:`ModelRecord` is ``model.interp_record``.
+    """Load ``name`` as a hooked model; its :class:`ModelRecord` is ``record_of(model)``.
 
+    The returned bridge carries no attribute of ours: the record is kept beside it.
     Raises :class:`ModelNotFoundError` with an actionable message for unknown names, missing
     or non-GPT-2 directories, and hub models that cannot be obtained offline.
+
+    Example::
+
+        >>> model = load("reference:ioi", device="cpu")
+        >>> record_of(model).n_layers, record_of(model).source
+        (8, 'reference')
     """
     from interp.core.device import dtype_name, parse_dtype, pick_device
 
     dev = pick_device(device)
     torch_dtype = parse_dtype(dtype, dev)
     source, location, reference = resolve(str(name))
-    bridge = _boot(location, dev, torch_dtype)
+    bridge, seconds = _boot(location, dev, torch_dtype)
     processing = _process(bridge, process_weights)
     cfg = bridge.cfg
-    bridge.interp_record = ModelRecord(
+    record = ModelRecord(
         name=str(name),
         source=source,
         location=str(location),
@@ -110,7 +140,7 @@ def load(
         n_heads=cfg.n_heads,
         d_model=cfg.d_model,
         d_head=cfg.d_head,
-        d_mlp=cfg.d_mlp,
+        d_mlp=cfg.d_mlp or 0,  # 0: attention-only (no MLPs)
         d_vocab=cfg.d_vocab,
         n_ctx=cfg.n_ctx,
         device=str(dev),
@@ -118,16 +148,45 @@ def load(
         weight_processing=processing,
         reference=reference,
     )
+    _LOADED[bridge] = _Loaded(record, seconds)
     return bridge
 
 
-def record_of(model: Any) -> ModelRecord:
-    """The record of a model returned by :func:`load`."""
+def record_of(model: object) -> ModelRecord:
+    """The :class:`ModelRecord` of a model returned by :func:`load`.
+
+    Raises :class:`ModelNotFoundError` for any other object (a bridge booted directly, a
+    Hugging Face model): its name, source and weight processing are unknown.
+
+    Example::
+
+        >>> record_of(load("reference:recall", device="cpu")).reference["capital_layer"]
+        5
+    """
+    loaded = _lookup(model)
+    return loaded.record
+
+
+def boot_seconds(model: object) -> float:
+    """Seconds that building ``model`` (a model returned by :func:`load`) took, before weight
+    processing: e.g. ``interp models --time`` style reports."""
+    return _lookup(model).boot_seconds
+
+
+def remember(model: object, record: ModelRecord, boot_seconds: float = 0.0) -> None:
+    """Make ``record_of(model)`` answer ``record`` for a model built outside :func:`load`
+    (a model trained in this process, a test double). Kept beside the model, weakly."""
+    _LOADED[model] = _Loaded(record, boot_seconds)
+
+
+def _lookup(model: object) -> _Loaded:
     try:
-        return model.interp_record
-    except AttributeError:
+        return _LOADED[model]
+    except (KeyError, TypeError):  # TypeError: an object that cannot be weakly referenced
         raise ModelNotFoundError(
-            "this model was not loaded with interp.core.models.load, so its record is unknown"
+            f"this {type(model).__name__} was not loaded with interp.core.models.load, so its "
+            "record (name, source, weight processing) is unknown; load models with "
+            "interp.core.models.load(name)"
         ) from None
 
 
@@ -141,6 +200,12 @@ def resolve(name: str) -> tuple[str, Path | str, dict[str, Any] | None]:
         from interp.core.reference import RECORD_FILE
 
         return "reference", directory, json.loads((directory / RECORD_FILE).read_text())
+    from interp.core.trained import TRAINED_PREFIX
+
+    if name.startswith(TRAINED_PREFIX):
+        from interp.core.trained import locate
+
+        return "trained", _check_local_dir(locate(name[len(TRAINED_PREFIX) :])), None
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")) or os.sep in name:
         return "local", _check_local_dir(path), None
@@ -247,6 +312,17 @@ def model_sources() -> list[dict[str, str]]:
     rows = []
     for kind in REFERENCE_MODELS:
         rows.append({"model": REFERENCE_PREFIX + kind, "available": "yes", "source": "built in"})
+    from interp.core.trained import TRAINED_MODELS, TRAINED_PREFIX, trained_dir
+
+    for kind in TRAINED_MODELS:
+        shipped = (trained_dir(kind) / "config.json").exists()
+        rows.append(
+            {
+                "model": TRAINED_PREFIX + kind,
+                "available": "yes" if shipped else "no",
+                "source": "shipped (trained)" if shipped else f"not shipped: interp train {kind}",
+            }
+        )
     reachable = None
     base = models_dir()
     for name, hub_id in HUB_MODELS.items():
@@ -284,7 +360,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _boot(location: Path | str, device, dtype) -> TransformerBridge:
+def _boot(
+    location: Path | str, device: torch.device, dtype: torch.dtype
+) -> tuple[TransformerBridge, float]:
     from interp.core.hooks import quiet_transformers
 
     with quiet_transformers():
@@ -296,8 +374,8 @@ def _boot(location: Path | str, device, dtype) -> TransformerBridge:
         except OSError as err:
             raise ModelNotFoundError(f"could not load {location!s}: {err}") from None
         bridge.eval()
-        bridge.interp_boot_seconds = time.perf_counter() - start
-    return bridge
+        seconds = time.perf_counter() - start
+    return bridge, seconds
 
 
 def _process(bridge: TransformerBridge, process_weights: bool) -> dict[str, bool]:

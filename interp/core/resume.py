@@ -27,11 +27,16 @@ bridge's blocks. Results agree with the bridge to float rounding (tests/test_res
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
 
 #: hook points inside block ``l`` that :class:`Resumer` fires (``blocks.{l}.`` + suffix)
 BLOCK_HOOKS = (
@@ -88,7 +93,7 @@ class Prefix:
     values: list[Tensor]
 
 
-def _norm(bridge, cfg) -> Callable[[Tensor], Tensor] | None:
+def _norm(bridge: Any, cfg: Any) -> Callable[[Tensor], Tensor] | None:
     """The arithmetic of a NormalizationBridge: Hugging Face's LayerNorm when the bridge
     defers to it, else the bridge's own (centre, divide by the RMS, weight, bias)."""
     hf = bridge.original_component
@@ -111,10 +116,41 @@ def _norm(bridge, cfg) -> Callable[[Tensor], Tensor] | None:
     return norm
 
 
+def _block_of(b: Any, cfg: Any) -> _Block | None:
+    """The Hugging Face parts of one bridge block, or None when one is missing."""
+    ln1, ln2 = _norm(b.ln1, cfg), _norm(b.ln2, cfg)
+    parts = (
+        b.attn.q.original_component,
+        b.attn.k.original_component,
+        b.attn.v.original_component,
+        b.attn.o.original_component,
+        getattr(b.mlp, "in").original_component,
+        b.mlp.original_component.act,
+        b.mlp.out.original_component,
+    )
+    if ln1 is None or ln2 is None or any(x is None for x in parts):
+        return None
+    q, k, v, o, mlp_in, act, mlp_out = parts
+    return _Block(ln1, q, k, v, o, ln2, mlp_in, act, mlp_out)
+
+
+#: model -> its Resumer (None: it cannot be mirrored); weak keys, so an entry goes with its
+#: model (a Resumer holds the model's submodules, never the model itself)
+_RESUMERS: weakref.WeakKeyDictionary[torch.nn.Module, Resumer | None] = weakref.WeakKeyDictionary()
+
+
 class Resumer:
     """The bridge's GPT-2 computation from block ``start`` on, with named patch points."""
 
-    def __init__(self, model, embed, pos_embed, blocks: list[_Block], ln_final, unembed) -> None:
+    def __init__(
+        self,
+        model: Model,
+        embed: torch.nn.Module,
+        pos_embed: torch.nn.Module,
+        blocks: list[_Block],
+        ln_final: Callable[[Tensor], Tensor],
+        unembed: torch.nn.Module,
+    ) -> None:
         cfg = model.cfg
         self.n_layers, self.n_heads, self.d_head = cfg.n_layers, cfg.n_heads, cfg.d_head
         self.scale = self.d_head**-0.5
@@ -123,20 +159,21 @@ class Resumer:
         self.points = list(set(getattr(model, "hook_dict", {}).values()))
 
     @classmethod
-    def of(cls, model) -> Resumer | None:
-        """The resumer for ``model`` (built once, kept on the model), or None when the model
-        is not a GPT-2-architecture bridge whose computation this module mirrors, or has
-        hooks attached that this module would not run (checked on every call: the bridge's
-        options and hooks can change)."""
+    def of(cls, model: Model) -> Resumer | None:
+        """The resumer for ``model`` (built once, kept beside the model in a weak-keyed table,
+        never on it), or None when the model is not a GPT-2-architecture bridge whose
+        computation this module mirrors, or has hooks attached that this module would not
+        run (checked on every call: the bridge's options and hooks can change)."""
         if not cls.mirrors(model):
             return None
-        cached = model.__dict__.get("_interp_resumer", False)
-        if cached is False:
-            cached = model.__dict__["_interp_resumer"] = cls._build(model)
+        try:
+            cached = _RESUMERS[model]
+        except KeyError:
+            cached = _RESUMERS[model] = cls._build(model)
         return None if cached is None or cached.hooked() else cached
 
     @staticmethod
-    def mirrors(model) -> bool:
+    def mirrors(model: Any) -> bool:
         """Whether ``model`` computes what :class:`Resumer` computes: a GPT-2 bridge without
         the options that change its attention (per-head results, split inputs)."""
         cfg = getattr(model, "cfg", None)
@@ -157,32 +194,19 @@ class Resumer:
         return any(point.fwd_hooks or point.bwd_hooks for point in self.points)
 
     @classmethod
-    def _build(cls, model) -> Resumer | None:
+    def _build(cls, model: Model) -> Resumer | None:
         cfg = model.cfg
         try:
-            blocks = [
-                _Block(
-                    ln1=_norm(b.ln1, cfg),
-                    q=b.attn.q.original_component,
-                    k=b.attn.k.original_component,
-                    v=b.attn.v.original_component,
-                    o=b.attn.o.original_component,
-                    ln2=_norm(b.ln2, cfg),
-                    mlp_in=getattr(b.mlp, "in").original_component,
-                    act=b.mlp.original_component.act,
-                    mlp_out=b.mlp.out.original_component,
-                )
-                for b in model.blocks
-            ]
+            blocks = [_block_of(b, cfg) for b in model.blocks]
             ln_final, unembed = _norm(model.ln_final, cfg), model.unembed.original_component
             embed, pos_embed = model.embed.original_component, model.pos_embed.original_component
         except AttributeError:
             return None
-        ends = (embed, pos_embed, ln_final, unembed)
-        parts = [getattr(b, f.name) for b in blocks for f in dataclasses.fields(b)]
-        if any(x is None for x in (*parts, *ends)):
+        if embed is None or pos_embed is None or ln_final is None or unembed is None:
             return None
-        return cls(model, embed, pos_embed, blocks, ln_final, unembed)
+        if any(b is None for b in blocks):
+            return None
+        return cls(model, embed, pos_embed, [b for b in blocks if b is not None], ln_final, unembed)
 
     def supports(self, names: Collection[str]) -> bool:
         """Whether every hook in ``names`` is one this forward fires."""
@@ -248,10 +272,13 @@ class Resumer:
         shortcut = (
             readout is not None and own <= set(_FULL_IN_LAST) and (late is None or late.z is None)
         )
-        x = None
+        x: Tensor | None = None
         for layer in range(min(entries), self.n_layers):
-            only = readout - offset if (shortcut and layer == last) else None
+            at_end = readout is not None and shortcut and layer == last
+            only = readout - offset if at_end and readout is not None else None
             x = self._block(layer, x, entries.get(layer), names, edit, only, prefix)
+        if x is None:
+            raise ValueError(f"entries {sorted(entries)} start after the last block")
         if readout is not None and not shortcut:
             rows = torch.arange(x.shape[0], device=x.device)
             x = x[rows, readout - offset][:, None]
@@ -265,13 +292,22 @@ class Resumer:
         bias = self.unembed.bias
         return logits if bias is None else logits + bias[columns][:, None]
 
-    def _block(self, layer, x, entry, names, edit, only, prefix):
+    def _block(
+        self,
+        layer: int,
+        x: Tensor | None,
+        entry: Entry | None,
+        names: set[str],
+        edit: Edit | None,
+        only: Tensor | None,
+        prefix: Prefix | None,
+    ) -> Tensor:
         b = self.blocks[layer]
         stem = f"blocks.{layer}."
 
         def hook(name: str, act: Tensor) -> Tensor:
             full = stem + name
-            return edit(full, act) if full in names else act
+            return edit(full, act) if edit is not None and full in names else act
 
         if entry is not None and entry.z is None:  # joins before the attention
             x = entry.resid if x is None else torch.cat([x, entry.resid])
@@ -281,6 +317,8 @@ class Resumer:
         if entry is not None and entry.z is not None:  # joins at the head outputs
             x = entry.resid if x is None else torch.cat([x, entry.resid])
             z = entry.z if z is None else torch.cat([z, entry.z])
+        if x is None or z is None:
+            raise ValueError(f"no rows reach block {layer}: give an entry at or before it")
         z = hook("attn.hook_z", z)
         attn_out = hook("hook_attn_out", b.o(z.reshape(*z.shape[:2], -1)))
         x = hook("hook_resid_mid", x + attn_out)
@@ -289,7 +327,15 @@ class Resumer:
         x = x + hook("hook_mlp_out", b.mlp_out(post))
         return hook("hook_resid_post", x)
 
-    def _attend(self, b, x, hook, only, prefix, layer):
+    def _attend(
+        self,
+        b: _Block,
+        x: Tensor,
+        hook: Callable[[str, Tensor], Tensor],
+        only: Tensor | None,
+        prefix: Prefix | None,
+        layer: int,
+    ) -> tuple[Tensor, Tensor]:
         """Queries, keys, values and attention up to the head outputs (before ``hook_z``);
         returns the residual stream (cut to the readout positions with ``only``) and z."""
         rows, pos, _ = x.shape

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from interp.core.components import Neuron
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -29,7 +31,7 @@ def value_table_figure(values, neurons=None, n: int = 10) -> go.Figure:
         best = np.argsort(-values.top_scores[:, :, 0], axis=None, kind="stable")[:20]
         slots, idx = np.unravel_index(best, values.top_scores.shape[:2])
         neurons = [(values.layers[s], int(i)) for s, i in zip(slots, idx)]
-    names = [f"L{layer}N{i}" for layer, i in neurons]
+    names = [str(Neuron(layer, i)) for layer, i in neurons]
     tops = [_fmt(values.top(layer, i, n)) for layer, i in neurons]
     bottoms = [_fmt(values.bottom(layer, i, n)) for layer, i in neurons]
     norms = [f"{values.value_norms[values.slot(layer), i]:.2f}" for layer, i in neurons]

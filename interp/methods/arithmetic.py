@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.core.arrays import to_numpy
 from interp.core.errors import InterpError, TokenizationError
 from interp.results.base import Result
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
 
 #: the seed examples: a - b + c ~= expected
 SEED_ANALOGIES = [
@@ -30,7 +35,7 @@ SEED_ANALOGIES = [
 ]
 
 
-def embedding_matrix(model, matrix: str = "W_E") -> Float[Tensor, "vocab d_model"]:
+def embedding_matrix(model: Model, matrix: str = "W_E") -> Float[Tensor, "vocab d_model"]:
     if matrix == "W_E":
         return model.W_E.detach()
     if matrix == "W_U":
@@ -80,7 +85,7 @@ class AnalogyResult(Result):
 
 
 def nearest(
-    model,
+    model: Model,
     vectors: Float[Tensor, "n d_model"],
     exclude: Sequence[Sequence[int]] = (),
     k: int = 5,
@@ -100,7 +105,7 @@ def nearest(
 
 @torch.no_grad()
 def analogies(
-    model,
+    model: Model,
     questions: Sequence[Sequence[str]],
     k: int = 5,
     matrix: str = "W_E",
@@ -139,9 +144,9 @@ def analogies(
         dropped=dropped,
         predictions=[token_str(model, i) for i in top_ids[:, 0].tolist()],
         top_tokens=[[token_str(model, i) for i in row] for row in top_ids.tolist()],
-        top_cosines=top_cos.cpu().numpy(),
-        expected_cosine=expected_cos.cpu().numpy(),
-        expected_rank=rank.cpu().numpy(),
+        top_cosines=to_numpy(top_cos),
+        expected_cosine=to_numpy(expected_cos),
+        expected_rank=to_numpy(rank),
         correct=correct,
         accuracy=float(correct.mean()),
     )

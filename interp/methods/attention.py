@@ -16,19 +16,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.core.arrays import to_numpy
 from interp.core.errors import InterpError
 from interp.core.hooks import head_name, names_filter
 from interp.results.base import Result
 
+if TYPE_CHECKING:
+    from interp.core.models import Model
 
-def patterns(model, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "layer batch head q k"]:
+
+def patterns(
+    model: Model, tokens: Int[Tensor, "batch pos"]
+) -> Float[Tensor, "layer batch head q k"]:
     """Every head's attention pattern (one forward, caching only the patterns)."""
     names = [head_name(layer, "pattern") for layer in range(model.cfg.n_layers)]
     with torch.no_grad():
@@ -71,7 +77,11 @@ class HeadScores(Result):
 
 
 def repeated_sequences(
-    model, pool: Sequence[int] | None = None, seq_len: int = 10, n_sequences: int = 8, seed: int = 0
+    model: Model,
+    pool: Sequence[int] | None = None,
+    seq_len: int = 10,
+    n_sequences: int = 8,
+    seed: int = 0,
 ) -> Int[Tensor, "n pos"]:
     """``[BOS, t1 .. tk, t1 .. tk]`` with the t's drawn without repetition from ``pool``
     (token ids; the whole vocabulary except BOS when None)."""
@@ -94,7 +104,7 @@ def repeated_sequences(
 
 
 def head_scores(
-    model,
+    model: Model,
     tokens: Int[Tensor, "n pos"] | None = None,
     pool: Sequence[int] | None = None,
     seq_len: int = 10,
@@ -120,9 +130,9 @@ def head_scores(
     induction = pat[..., ind_q, ind_q - k + 1].mean((1, 3))
     pool_size = model.cfg.d_vocab - 1 if pool is None else len(pool)
     return HeadScores(
-        previous_token=previous.cpu().numpy(),
-        duplicate_token=duplicate.cpu().numpy(),
-        induction=induction.cpu().numpy(),
+        previous_token=to_numpy(previous),
+        duplicate_token=to_numpy(duplicate),
+        induction=to_numpy(induction),
         seq_len=k,
         n_sequences=n,
         pool_size=pool_size,
@@ -149,7 +159,7 @@ class IOIAttention(Result):
         return ioi_attention_figure(self)
 
 
-def ioi_attention(model, task) -> IOIAttention:
+def ioi_attention(model: Model, task) -> IOIAttention:
     """The IOI attention scores on ``task``'s clean prompts."""
     pat = patterns(model, task.clean_tokens)  # [layer, batch, head, q, k]
     b = torch.arange(task.n_prompts, device=pat.device)
@@ -159,7 +169,7 @@ def ioi_attention(model, task) -> IOIAttention:
 
     def between(q: str, k: str) -> np.ndarray:
         # advanced indices split by slices: the batch axis comes first -> [batch, layer, head]
-        return by_prompt[b, :, :, pos[q], pos[k]].mean(0).cpu().numpy()
+        return to_numpy(by_prompt[b, :, :, pos[q], pos[k]].mean(0))
 
     length = pat.shape[-1]
     qs = torch.arange(2, length, device=pat.device)
@@ -173,6 +183,6 @@ def ioi_attention(model, task) -> IOIAttention:
         s2_to_s1=between("S2", "S1"),
         s2_to_s1_plus_1=between("S2", "S1+1"),
         s1_plus_1_to_s1=between("S1+1", "S1"),
-        previous_token=prev.cpu().numpy(),
+        previous_token=to_numpy(prev),
         n_prompts=task.n_prompts,
     )

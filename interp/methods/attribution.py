@@ -20,21 +20,27 @@ model's parameters require gradients.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.core.arrays import to_numpy
 from interp.core.errors import InterpError
 from interp.core.hooks import head_name
+from interp.core.metrics import MetricLike, readout_for
 from interp.methods.patching import DIRECTIONS, PatchingResult, patch_heads
 from interp.results.base import Result
 
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
 
 def head_gradients(
-    model, tokens: Tensor, metric
+    model: Model, tokens: Tensor, metric
 ) -> tuple[float, list[Float[Tensor, "batch pos head d_head"]], list[Tensor]]:
     """The metric on ``tokens``, each layer's ``z`` and the metric's gradient w.r.t. it."""
     n_layers = model.cfg.n_layers
@@ -49,11 +55,16 @@ def head_gradients(
 
         return hook
 
-    hooks = [(head_name(layer, "z"), make(layer)) for layer in range(n_layers)]
+    hooks: list[tuple[str | Callable, Callable]] = [
+        (head_name(layer, "z"), make(layer)) for layer in range(n_layers)
+    ]
     with torch.enable_grad():
         value = metric(model.run_with_hooks(tokens, fwd_hooks=hooks))
-        grads = torch.autograd.grad(value, deltas)
-    return float(value.detach()), zs, [g.detach() for g in grads]
+        taken = [d for d in deltas if d is not None]
+        if len(taken) != n_layers:
+            raise InterpError("a z hook did not run: the gradient is incomplete")
+        grads = torch.autograd.grad(value, taken)
+    return float(value.detach()), [z for z in zs if z is not None], [g.detach() for g in grads]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,27 +86,45 @@ class AttributionResult(Result):
         return attribution_figure(self)
 
 
-def attribution_patch_heads(model, task, direction: str = "denoising") -> AttributionResult:
+def attribution_patch_heads(
+    model: Model, task, direction: str = "denoising", metric: MetricLike = "logit_diff"
+) -> AttributionResult:
     """The estimate for every head (all positions, and per position) in two forwards and one
-    backward. Denoising (the default, as in ARENA): base = corrupted, source = clean, i.e.
-    ``(z_clean - z_corrupted) . grad`` at the corrupted run; noising the reverse."""
+    backward (Nanda 2023, "Attribution patching"). Denoising (the default, as in ARENA):
+    base = corrupted, source = clean, i.e. ``(z_clean - z_corrupted) . grad`` at the
+    corrupted run; noising the reverse. ``metric``: ``"logit_diff"``, ``"prob"``, ``"kl"``
+    or a differentiable callable ``metric(logits, task) -> [batch]``; its mean over prompts
+    is differentiated.
+
+    >>> import interp
+    >>> model = interp.load("reference:ioi")
+    >>> task = interp.ioi_task(model, n_prompts=8)
+    >>> interp.attribution_patch(model, task).attribution.shape
+    (8, 4)
+    """
     if direction not in DIRECTIONS:
         raise InterpError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
     base, source = task.clean_tokens, task.corrupted_tokens
     if direction == "denoising":
         base, source = source, base
-    value, zs, grads = head_gradients(model, base, task.metric)
     names = [head_name(layer, "z") for layer in range(model.cfg.n_layers)]
     with torch.no_grad():
-        _, cache = model.run_with_cache(source, names_filter=lambda n: n in names)
+        source_logits, cache = model.run_with_cache(source, names_filter=lambda n: n in names)
+    clean_logits = source_logits if direction == "denoising" else None
+    if clean_logits is None:
+        with torch.no_grad():
+            clean_logits = model(task.clean_tokens)
+    at = torch.arange(task.n_prompts, device=clean_logits.device)
+    readout = readout_for(metric, task, clean_logits[at, task.end.to(clean_logits.device)])
+    value, zs, grads = head_gradients(model, base, lambda logits: readout(logits).mean())
     per_pos = torch.stack(
         [((cache[n] - z) * g).sum((0, 3)) for n, z, g in zip(names, zs, grads)]
     )  # [layer, pos, head]
     per_pos = per_pos.cpu()
     nan = np.full(per_pos.shape[::2], np.nan)
     return AttributionResult(
-        attribution=per_pos.sum(1).numpy(),
-        attribution_by_position=per_pos.numpy(),
+        attribution=to_numpy(per_pos.sum(1)),
+        attribution_by_position=to_numpy(per_pos),
         exact=nan,
         correlation=float("nan"),
         direction=direction,
@@ -112,12 +141,16 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def attribution_vs_exact(
-    model, task, direction: str = "denoising", exact: PatchingResult | None = None
+    model: Model,
+    task,
+    direction: str = "denoising",
+    exact: PatchingResult | None = None,
+    metric: MetricLike = "logit_diff",
 ) -> AttributionResult:
     """Attribution patching of every head beside exact all-position head patching (same
     direction), with the Pearson correlation of the two over heads."""
-    approx = attribution_patch_heads(model, task, direction)
-    exact = exact or patch_heads(model, task, "z", direction=direction)
+    approx = attribution_patch_heads(model, task, direction, metric)
+    exact = exact or patch_heads(model, task, "z", direction=direction, metric=metric)
     if (
         exact.direction != direction
         or exact.activation != "head_z"

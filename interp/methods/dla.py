@@ -10,11 +10,16 @@ gain (recorded in the model record); with unprocessed weights the LN gain is app
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.core.hooks import head_name, mlp_name
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
 
 
 def cache_names(n_layers: int, heads: bool = True, neurons: bool = False) -> set[str]:
@@ -32,7 +37,7 @@ def _at(x: Tensor, positions: Int[Tensor, " batch"]) -> Tensor:
     return x[torch.arange(x.shape[0], device=x.device), positions.to(x.device)]
 
 
-def final_ln_gain(model) -> Tensor | float:
+def final_ln_gain(model: Model) -> Tensor | float:
     """The final LayerNorm's gain, or 1 when ``fold_ln`` has folded it into W_U."""
     ln = getattr(model, "ln_final", None)
     w = getattr(ln, "w", None) if ln is not None else None
@@ -42,7 +47,7 @@ def final_ln_gain(model) -> Tensor | float:
 
 
 def head_attribution(
-    model,
+    model: Model,
     cache,
     directions: Float[Tensor, "batch d_model"],
     positions: Int[Tensor, " batch"],
@@ -59,7 +64,7 @@ def head_attribution(
 
 
 def neuron_attribution(
-    model,
+    model: Model,
     cache,
     layer: int,
     directions: Float[Tensor, "batch d_model"],
@@ -73,7 +78,9 @@ def neuron_attribution(
     return acts * value_dot / scale
 
 
-def logit_directions(model, answers: Int[Tensor, " batch"], others: Int[Tensor, " batch"] | None):
+def logit_directions(
+    model: Model, answers: Int[Tensor, " batch"], others: Int[Tensor, " batch"] | None
+):
     """W_U[:, answer] - W_U[:, other] (or W_U[:, answer] alone): [batch, d_model]."""
     w_u = model.W_U
     d = w_u[:, answers].T
@@ -83,7 +90,7 @@ def logit_directions(model, answers: Int[Tensor, " batch"], others: Int[Tensor, 
 
 
 def vector_attribution(
-    model,
+    model: Model,
     cache,
     vectors: Float[Tensor, "batch d_model"],
     directions: Float[Tensor, "batch d_model"],

@@ -27,12 +27,17 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from interp.core.arrays import to_numpy
 from interp.core.errors import InterpError
 from interp.results.base import Result
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
 
 #: bump when the value-projection computation changes, so cached layers are recomputed
 VALUES_VERSION = 1
@@ -57,7 +62,7 @@ def model_key(record) -> str:
     return f"{record.name}#{digest}"
 
 
-def _check_layers(model, layers) -> list[int]:
+def _check_layers(model: Model, layers) -> list[int]:
     n = model.cfg.n_layers
     out = list(range(n)) if layers is None or len(layers) == 0 else [int(x) for x in layers]
     bad = [x for x in out if not 0 <= x < n]
@@ -66,7 +71,7 @@ def _check_layers(model, layers) -> list[int]:
     return sorted(set(out))
 
 
-def vocab_strings(model, ids) -> dict[int, str]:
+def vocab_strings(model: Model, ids) -> dict[int, str]:
     """Readable token strings of ``ids`` (GPT-2's leading space shown as a space)."""
     tokenizer = model.tokenizer
     return {int(i): tokenizer.decode([int(i)]) for i in sorted({int(i) for i in ids})}
@@ -94,7 +99,7 @@ class ValueProjection(Result):
             raise InterpError(f"layer {layer} was not projected (have {self.layers}).")
         return self.layers.index(layer)
 
-    def token(self, token_id: int) -> str:
+    def token(self, token_id: int | np.integer) -> str:
         return self.token_strings.get(str(int(token_id)), f"#{int(token_id)}")
 
     def top(self, layer: int, neuron: int, n: int | None = None) -> list[tuple[str, float]]:
@@ -113,7 +118,7 @@ class ValueProjection(Result):
         return value_table_figure(self, neurons, n)
 
 
-def _project_layer(model, layer: int, k: int, chunk: int = 1024) -> dict[str, np.ndarray]:
+def _project_layer(model: Model, layer: int, k: int, chunk: int = 1024) -> dict[str, np.ndarray]:
     import torch
 
     from interp.methods.dla import final_ln_gain
@@ -132,8 +137,8 @@ def _project_layer(model, layer: int, k: int, chunk: int = 1024) -> dict[str, np
             parts["top_scores"].append(top.values)
             parts["bottom_ids"].append(bottom.indices)
             parts["bottom_scores"].append(bottom.values)
-        out = {name: torch.cat(v).cpu().numpy() for name, v in parts.items()}
-        out["value_norms"] = model.W_out[layer].norm(dim=-1).float().cpu().numpy()
+        out = {name: to_numpy(torch.cat(v)) for name, v in parts.items()}
+        out["value_norms"] = to_numpy(model.W_out[layer].norm(dim=-1))
     for name in ("top_ids", "bottom_ids"):
         out[name] = out[name].astype(np.int64)
     for name in ("top_scores", "bottom_scores", "value_norms"):
@@ -142,7 +147,7 @@ def _project_layer(model, layer: int, k: int, chunk: int = 1024) -> dict[str, np
 
 
 def value_projections(
-    model, layers: list[int] | None = None, k: int = 10, store=None, cache: bool = True
+    model: Model, layers: list[int] | None = None, k: int = 10, store=None, cache: bool = True
 ) -> ValueProjection:
     """Project every neuron's value of ``layers`` (all when None) onto the vocabulary; each
     layer is computed at once and cached in ``store`` (the default store when None)."""
@@ -184,7 +189,7 @@ def value_projections(
     return _assemble(model, layers, k, per_layer)
 
 
-def _assemble(model, layers, k, per_layer) -> ValueProjection:
+def _assemble(model: Model, layers, k, per_layer) -> ValueProjection:
     from interp.core.models import record_of
 
     stacked = {

@@ -27,16 +27,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.core.arrays import to_numpy
 from interp.core.errors import InterpError
 from interp.core.hooks import block_out_name, names_filter, resid_name
 from interp.results.base import Result
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
 
 #: sites in forward-pass order within a layer
 SITES = ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
@@ -75,27 +80,34 @@ def layer_of(stream: str) -> int:
     return -1 if stream == "embed" else int(stream[1:].split(".")[0])
 
 
-def decode(model, resid: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_vocab"]:
-    """Final LayerNorm (recomputed on ``resid`` itself) and unembedding."""
-    centred = resid - resid.mean(-1, keepdim=True)
+def decode(model: Model, resid: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_vocab"]:
+    """Final LayerNorm (recomputed on ``resid`` itself) and unembedding.
+
+    The LayerNorm's mean and variance are taken in float32 whatever the model's dtype:
+    GPT-2's residual stream has entries in the thousands, whose squares overflow float16
+    (every logit would come out equal). The normalised vector is then cast back for the
+    unembedding, and the logits are returned in float32."""
+    resid32 = resid.float()
+    centred = resid32 - resid32.mean(-1, keepdim=True)
     normed = centred / (centred.pow(2).mean(-1, keepdim=True) + model.cfg.eps).sqrt()
     ln = getattr(model, "ln_final", None)
     w, b = getattr(ln, "w", None), getattr(ln, "b", None)
     if w is not None:
-        normed = normed * w
+        normed = normed * w.float()
     if b is not None:
-        normed = normed + b
-    return normed @ model.W_U + model.b_U
+        normed = normed + b.float()
+    return (normed.to(model.W_U.dtype) @ model.W_U).float() + model.b_U.float()
 
 
 @torch.no_grad()
 def collect(
-    model,
+    model: Model,
     tokens: Int[Tensor, "batch pos"],
     streams: Sequence[str],
     positions: Sequence[int] | None = None,
-) -> Float[Tensor, "stream batch pos d_model"]:
-    """The vectors the streams name, from one forward pass (caching only those hooks)."""
+) -> Float[Tensor, "stream batch kept d_model"]:
+    """The vectors the streams name, from one forward pass (caching only those hooks), at
+    ``positions`` (``kept`` of them; every position when None)."""
     hooks = [hook_of(s) for s in streams]
     _, cache = model.run_with_cache(tokens, names_filter=names_filter(hooks))
     out = torch.stack([cache[h] for h in hooks])
@@ -110,7 +122,7 @@ def _chunk(rows: int, vocab: int, budget: int = 2**25) -> int:
 
 @torch.no_grad()
 def track(
-    model,
+    model: Model,
     resid: Float[Tensor, "stream batch d_model"],
     token_ids: Int[Tensor, "batch t"],
 ) -> dict[str, Tensor]:
@@ -153,7 +165,7 @@ class LogitLensResult(Result):
     target_probs: np.ndarray  # [batch, stream, pos, t]
     target_ranks: np.ndarray  # [batch, stream, pos, t]; 1 = top token
 
-    def token(self, token_id: int) -> str:
+    def token(self, token_id: int | np.integer) -> str:
         return self.token_strings[str(int(token_id))]
 
     def top_tokens(self, batch: int = 0, rank: int = 0) -> list[list[str]]:
@@ -189,7 +201,7 @@ class LogitLensResult(Result):
         return trajectory(self, batch=batch, position=position, metric=metric)
 
 
-def _tokens(model, prompts: str | Sequence[str] | Tensor) -> tuple[Tensor, list[str]]:
+def _tokens(model: Model, prompts: str | Sequence[str] | Tensor) -> tuple[Tensor, list[str]]:
     from interp.core.tokens import to_tokens
 
     if isinstance(prompts, Tensor):
@@ -200,7 +212,7 @@ def _tokens(model, prompts: str | Sequence[str] | Tensor) -> tuple[Tensor, list[
     return to_tokens(model, texts), texts
 
 
-def target_ids(model, targets: Sequence[str | int]) -> list[int]:
+def target_ids(model: Model, targets: Sequence[str | int]) -> list[int]:
     """Token ids of target words (``" Warsaw"`` or ``"Warsaw"``; GPT-2 needs one BPE token)."""
     from interp.core.tokens import single_token_id
 
@@ -219,7 +231,7 @@ def target_ids(model, targets: Sequence[str | int]) -> list[int]:
 
 @torch.no_grad()
 def logit_lens(
-    model,
+    model: Model,
     prompts: str | Sequence[str] | Int[Tensor, "batch pos"],
     *,
     sites: Sequence[str] = DEFAULT_SITES,
@@ -250,9 +262,9 @@ def logit_lens(
     for start in range(0, len(streams), chunk):
         logits = decode(model, resid[start : start + chunk])  # [s, batch, pos, vocab]
         probs = logits.softmax(-1)
-        p, i = probs.topk(k, dim=-1)
-        top_ids.append(i)
-        top_probs.append(p)
+        top_p, top_i = probs.topk(k, dim=-1)
+        top_ids.append(top_i)
+        top_probs.append(top_p)
         if ids:
             chosen = logits[..., target]  # [s, batch, pos, t]
             t_logits.append(chosen)
@@ -263,7 +275,7 @@ def logit_lens(
     def cat(parts, shape_tail) -> np.ndarray:
         if not parts:
             return np.zeros((tokens.shape[0], len(streams), len(positions), *shape_tail))
-        return torch.cat(parts).transpose(0, 1).cpu().numpy()
+        return to_numpy(torch.cat(parts).transpose(0, 1))
 
     top = cat(top_ids, (k,)).astype(np.int64)
     seen = set(np.unique(top).tolist()) | set(ids)
@@ -273,7 +285,7 @@ def logit_lens(
         weight_processing=dict(record.weight_processing),
         ln_treatment=LN_TREATMENT,
         prompts=texts,
-        str_tokens=[model.to_str_tokens(row) for row in tokens],
+        str_tokens=[[str(t) for t in model.to_str_tokens(row)] for row in tokens],
         streams=streams,
         positions=list(positions),
         top_ids=top,

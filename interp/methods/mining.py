@@ -21,7 +21,13 @@ tokens. This module does it for every neuron of the chosen layers in one streami
 * a neuron's examples are one indexed query away (:func:`examples`): table
   ``ffn_examples`` (job, layer, neuron, rank, activation, window, position, token, next
   token) joined with ``ffn_windows`` (the window's token ids and decoded pieces, for
-  highlighting the trigger); jobs are listed in ``ffn_mining_jobs``.
+  highlighting the trigger); jobs are listed in ``ffn_mining_jobs``. The tables and their
+  SQL live in :mod:`interp.results.mining_tables`;
+* the same job can be **sharded** (:func:`mine_sharded`): the batches are cut into shards of
+  consecutive batches, each shard's top-k is computed on its own (:func:`mine_shard`, by the
+  same streaming code, e.g. on the Ray workers of :mod:`interp.scale.mining`) and merged into
+  the job's running top-k by the same exact merge; merged shards are recorded with the
+  examples, so a restarted driver skips them, and the result equals the single-process one.
 
 A job is identified by the model (name, location, weight processing), the corpus
 fingerprint, the window length, k, the batch size, the layers and the token limit.
@@ -32,28 +38,31 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import socket
 import time
-from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import Any, ClassVar
+from collections.abc import Callable, Generator, Iterable, Sequence
+from contextlib import closing
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from interp.core.corpus import TokenWindows
 from interp.core.errors import InterpError
+from interp.results import mining_tables as tables
 from interp.results.base import Result
+from interp.results.mining_tables import EXAMPLES, JOBS, SHARDS, WINDOWS, ensure_tables
 
-JOBS, EXAMPLES, WINDOWS = "ffn_mining_jobs", "ffn_examples", "ffn_windows"
-_JOBS_SQL = (
-    "job TEXT PRIMARY KEY, model TEXT, model_key TEXT, corpus TEXT, fingerprint TEXT, "
-    "window INTEGER, k INTEGER, batch_size INTEGER, layers TEXT, d_mlp INTEGER, "
-    "max_tokens INTEGER, n_tokens INTEGER, n_windows INTEGER, joiner TEXT, status TEXT, "
-    "tokens_per_s REAL, created_at TEXT, updated_at TEXT"
-)
-_EXAMPLES_SQL = (
-    "job TEXT, layer INTEGER, neuron INTEGER, example_rank INTEGER, activation REAL, "
-    "window_index INTEGER, position INTEGER, token INTEGER, next_token INTEGER, next_piece TEXT"
-)
-_WINDOWS_SQL = "job TEXT, window_index INTEGER, tokens TEXT, pieces TEXT"
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
+
+__all__ = [
+    "EXAMPLES", "JOBS", "MINING_VERSION", "SHARDS", "WINDOWS", "MiningResult", "RunningTopK",
+    "Shard", "ShardTask", "ShardTopK", "TriggerExample", "ensure_tables", "examples",
+    "job_key", "jobs", "latest_job", "load_job", "mine", "mine_shard", "mine_sharded",
+]  # fmt: skip
+
 #: bump when what a job computes changes, so old jobs are not resumed
 MINING_VERSION = 1
 
@@ -174,13 +183,26 @@ class RunningTopK:
                 order = torch.sort(rows[which], dim=1, descending=True, stable=True)
                 vals[which] = order.values[:, : vals.shape[1]]
                 pos[which] = order.indices[:, : vals.shape[1]]
-            cand_v = torch.cat([self.values[slot], vals], dim=1)  # [d_mlp, k + kk]
-            cand_i = torch.cat([self.index[slot], pos + base], dim=1)
-            by_index = cand_i.argsort(dim=1)
-            cand_v, cand_i = cand_v.gather(1, by_index), cand_i.gather(1, by_index)
-            best = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, : self.k]
-            self.values[slot] = cand_v.gather(1, best)
-            self.index[slot] = cand_i.gather(1, best)
+            self._merge(slot, vals, pos + base)
+
+    def merge(self, values, index) -> None:
+        """Merge another top-k of every slot, ``values`` / ``index`` [slots, d_mlp, k'] (e.g. a
+        shard's, from :func:`mine_shard`), over positions this one has not seen."""
+        device = self.values.device
+        self._merge(slice(None), values.to(device), index.to(device))
+
+    def _merge(self, slot, vals, idx) -> None:
+        """Keep the best k of (running top-k U candidates) by (activation desc, index asc):
+        sorting by index first makes the stable sort by activation break ties exactly."""
+        import torch
+
+        cand_v = torch.cat([self.values[slot], vals], dim=-1)  # [..., d_mlp, k + kk]
+        cand_i = torch.cat([self.index[slot], idx], dim=-1)
+        by_index = cand_i.argsort(dim=-1)
+        cand_v, cand_i = cand_v.gather(-1, by_index), cand_i.gather(-1, by_index)
+        best = torch.sort(cand_v, dim=-1, descending=True, stable=True).indices[..., : self.k]
+        self.values[slot] = cand_v.gather(-1, best)
+        self.index[slot] = cand_i.gather(-1, best)
 
     def update(self, slot: int, acts, base: int, eligible) -> None:
         """:meth:`add` and :meth:`commit` for a single layer."""
@@ -188,21 +210,11 @@ class RunningTopK:
         self.commit(base)
 
 
-# -- jobs, tables, queries ----------------------------------------------------------------
-def ensure_tables(store) -> None:
-    store.ensure_table(JOBS, _JOBS_SQL, indexes=["model_key, status"])
-    store.ensure_table(EXAMPLES, _EXAMPLES_SQL, indexes=["job, layer, neuron"])
-    store.ensure_table(WINDOWS, _WINDOWS_SQL, indexes=["job, window_index"])
-
-
+# -- jobs and queries (the tables are in interp.results.mining_tables) ---------------------
 def job_key(model_key: str, fingerprint: str, window: int, k: int, batch_size: int,
             layers: list[int], max_tokens: int | None) -> str:  # fmt: skip
     ident = [model_key, fingerprint, window, k, batch_size, layers, max_tokens, MINING_VERSION]
     return "mine-" + hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:16]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
 
 
 def jobs(store, model=None) -> list[dict[str, Any]]:
@@ -210,25 +222,11 @@ def jobs(store, model=None) -> list[dict[str, Any]]:
     from interp.core.models import record_of
     from interp.methods.ffn import model_key
 
-    if not store.db_path.exists():
-        return []
-    ensure_tables(store)
-    with store.connect() as con:
-        if model is None:
-            rows = con.execute(f"SELECT * FROM {JOBS} ORDER BY updated_at DESC").fetchall()
-        else:
-            key = model_key(record_of(model))
-            sql = f"SELECT * FROM {JOBS} WHERE model_key = ? ORDER BY updated_at DESC"
-            rows = con.execute(sql, (key,)).fetchall()
-    out = []
-    for row in rows:
-        item = dict(row)
-        item["layers"] = json.loads(item["layers"])
-        out.append(item)
-    return out
+    key = None if model is None else model_key(record_of(model))
+    return tables.job_rows(store, key)
 
 
-def latest_job(store, model, layer: int | None = None) -> str | None:
+def latest_job(store, model: Model, layer: int | None = None) -> str | None:
     """The newest complete job of ``model`` that mined ``layer`` (any layer when None)."""
     for job in jobs(store, model):
         if job["status"] == "complete" and (layer is None or layer in job["layers"]):
@@ -238,55 +236,16 @@ def latest_job(store, model, layer: int | None = None) -> str | None:
 
 def examples(store, job: str, layer: int, neuron: int) -> list[TriggerExample]:
     """A neuron's stored trigger examples, best first (one indexed query)."""
-    ensure_tables(store)
-    sql = (
-        f"SELECT e.example_rank, e.activation, e.window_index, e.position, e.token, "
-        f"e.next_token, w.pieces, j.joiner, e.next_piece FROM {EXAMPLES} e "
-        f"JOIN {WINDOWS} w ON w.job = e.job AND w.window_index = e.window_index "
-        f"JOIN {JOBS} j ON j.job = e.job "
-        "WHERE e.job = ? AND e.layer = ? AND e.neuron = ? ORDER BY e.example_rank"
-    )
-    with store.connect() as con:
-        rows = con.execute(sql, (job, layer, neuron)).fetchall()
-    return [
-        TriggerExample(
-            rank=r[0],
-            activation=r[1],
-            window=r[2],
-            position=r[3],
-            token_id=r[4],
-            next_token_id=r[5],
-            pieces=json.loads(r[6]),
-            joiner=r[7],
-            next_piece=r[8],
-        )
-        for r in rows
-    ]
+    return [TriggerExample(**row) for row in tables.example_rows(store, job, layer, neuron)]
 
 
 def load_job(store, job: str) -> MiningResult:
     """Rebuild a job's :class:`MiningResult` from the tables."""
-    ensure_tables(store)
-    with store.connect() as con:
-        meta = con.execute(f"SELECT * FROM {JOBS} WHERE job = ?", (job,)).fetchone()
-        if meta is None:
-            raise InterpError(f"no mining job {job!r} in the results store {store.root}.")
-        rows = con.execute(
-            f"SELECT layer, neuron, example_rank, activation, window_index, position, token, "
-            f"next_token FROM {EXAMPLES} WHERE job = ?",
-            (job,),
-        ).fetchall()
-    layers, k = json.loads(meta["layers"]), meta["k"]
-    shape = (len(layers), meta["d_mlp"], k)
-    act = np.full(shape, -np.inf, dtype=np.float32)
-    ints = {name: np.full(shape, -1, dtype=np.int64) for name in ("w", "p", "t", "n")}
-    if rows:
-        a = np.asarray([tuple(r) for r in rows], dtype=np.float64)
-        slot = np.searchsorted(np.asarray(layers), a[:, 0].astype(np.int64))
-        where = (slot, a[:, 1].astype(np.int64), a[:, 2].astype(np.int64))
-        act[where] = a[:, 3].astype(np.float32)
-        for col, name in zip(range(4, 8), ("w", "p", "t", "n")):
-            ints[name][where] = a[:, col].astype(np.int64)
+    meta = tables.job_row(store, job)
+    if meta is None:
+        raise InterpError(f"no mining job {job!r} in the results store {store.root}.")
+    layers, k = meta["layers"], meta["k"]
+    arrays = tables.top_k_arrays(store, job, layers, meta["d_mlp"], k)
     return MiningResult(
         job=job,
         model=meta["model"],
@@ -299,11 +258,7 @@ def load_job(store, job: str) -> MiningResult:
         n_tokens=meta["n_tokens"],
         n_windows=meta["n_windows"],
         tokens_per_s=float(meta["tokens_per_s"] or 0.0),
-        activation=act,
-        window_index=ints["w"],
-        position=ints["p"],
-        token=ints["t"],
-        next_token=ints["n"],
+        **arrays,
     )
 
 
@@ -317,32 +272,48 @@ def _joiner(tokenizer) -> str:
 
 
 # -- mining -------------------------------------------------------------------------------
-def mine(
-    model,
-    corpus=None,
-    *,
-    layers: list[int] | None = None,
-    k: int = 10,
-    window: int = 32,
-    batch_size: int = 32,
-    max_tokens: int | None = None,
-    store=None,
-    checkpoint_every: int = 20,
-    show_progress: bool = True,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> MiningResult:
-    """Top-``k`` trigger examples of every neuron of ``layers`` (all when None) over the
-    corpus at ``corpus`` (a text file or directory; the default corpus when None).
+@dataclasses.dataclass
+class _Job:
+    """A mining job's identity and inputs, as :func:`mine` and :func:`mine_sharded` share."""
 
-    Resumes the job from its last checkpoint if it was interrupted; returns the stored
-    result at once if it is complete. ``on_batch(done, total)`` is called after each batch.
-    """
-    import torch
+    model: Any
+    store: Any
+    record: Any
+    key: str
+    job: str
+    layers: list[int]
+    k: int
+    window: int
+    batch_size: int
+    max_tokens: int | None
+    tw: TokenWindows
+    batches: list[tuple[int, int]]
 
+    @property
+    def d_mlp(self) -> int:
+        return int(self.model.cfg.d_mlp)
+
+    def start(self, state: dict[str, Any]) -> None:
+        """Insert the job's row (removing leftovers) with its first checkpoint."""
+        tw = self.tw
+        values = dict(
+            model=self.record.name, model_key=self.key, corpus=tw.path,
+            fingerprint=tw.fingerprint, window=self.window, k=self.k,
+            batch_size=self.batch_size, layers=self.layers, d_mlp=self.d_mlp,
+            max_tokens=self.max_tokens, n_tokens=tw.n_tokens, n_windows=tw.n_windows,
+            joiner=_joiner(self.model.tokenizer), status="running", tokens_per_s=None,
+        )  # fmt: skip
+        tables.start_job(self.store, self.job, values, state)
+
+    def writer(self) -> _Writer:
+        stored = tables.stored_windows(self.store, self.job)
+        return _Writer(self.store, self.job, self.layers, self.tw, self.model.tokenizer, stored)
+
+
+def _prepare(model: Model, corpus, layers, k, window, batch_size, max_tokens, store,
+             checkpoint_every) -> _Job:  # fmt: skip
     from interp.core.corpus import windows as make_windows
-    from interp.core.hooks import mlp_name
     from interp.core.models import record_of
-    from interp.core.progress import progress
     from interp.methods.ffn import _check_layers, model_key
     from interp.results.store import ResultsStore
 
@@ -359,37 +330,25 @@ def mine(
     tw = make_windows(model.tokenizer, corpus, window=window, max_tokens=max_tokens)
     key = model_key(record)
     job = job_key(key, tw.fingerprint, window, k, batch_size, layers, max_tokens)
-    d_mlp = model.cfg.d_mlp
-    batches = tw.batches(batch_size)
-    state = store.checkpoint(job)
-    if state is not None and state.get("done"):
-        return load_job(store, job)
+    return _Job(model, store, record, key, job, layers, k, window, batch_size, max_tokens, tw,
+                tw.batches(batch_size))  # fmt: skip
 
-    device = model.cfg.device
-    top = RunningTopK(len(layers), d_mlp, k, device)
-    saved = top.index.clone()
-    start_batch = 0
-    if state is None:
-        with store.transaction() as con:
-            for table in (EXAMPLES, WINDOWS, JOBS):  # leftovers of a job never checkpointed
-                con.execute(f"DELETE FROM {table} WHERE job = ?", (job,))
-            now = _now()
-            con.execute(
-                f"INSERT INTO {JOBS} VALUES ({', '.join('?' * 18)})",
-                (job, record.name, key, tw.path, tw.fingerprint, window, k, batch_size,
-                 json.dumps(layers), d_mlp, max_tokens, tw.n_tokens, tw.n_windows,
-                 _joiner(model.tokenizer), "running", None, now, now),
-            )  # fmt: skip
-            store.set_checkpoint(job, {"next_batch": 0, "done": False}, con)
-    else:
-        start_batch = int(state["next_batch"])
-        _restore(store, job, layers, window, top)
-        saved = top.index.clone()
-    with store.connect() as con:
-        stored_windows = {
-            r[0] for r in con.execute(f"SELECT window_index FROM {WINDOWS} WHERE job = ?", (job,))
-        }
-    writer = _Writer(store, job, layers, tw, model.tokenizer, stored_windows)
+
+def _stream(
+    model: Model,
+    tw: TokenWindows,
+    layers: list[int],
+    top: RunningTopK,
+    batches: Sequence[tuple[int, int]],
+    first_window: int = 0,
+) -> Generator[int, None, None]:
+    """Run each batch (a window range of ``tw``) through ``model`` with the hooks and merge it
+    into ``top``; window w of ``tw`` is window ``first_window + w`` of the corpus. Yields the
+    batch's real tokens after each merge. Close it (``contextlib.closing``) when stopping
+    early: the hooks stay on the model until then."""
+    import torch
+
+    from interp.core.hooks import mlp_name
 
     current: dict[str, Any] = {}
 
@@ -401,24 +360,80 @@ def mine(
 
     fwd_hooks = [(mlp_name(layer, "post"), make_hook(s)) for s, layer in enumerate(layers)]
     stop = max(layers) + 1 if max(layers) + 1 < model.cfg.n_layers else None
+    device = model.cfg.device
+    with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
+        for lo, hi in batches:
+            tokens, mask = tw.batch(lo, hi, device)
+            current["mask"] = mask
+            model(tokens, stop_at_layer=stop) if stop else model(tokens, return_type=None)
+            top.commit((first_window + lo) * tw.window)
+            yield int(tw.lengths[lo:hi].sum())
+
+
+def mine(
+    model: Model,
+    corpus=None,
+    *,
+    layers: list[int] | None = None,
+    k: int = 10,
+    window: int = 32,
+    batch_size: int = 32,
+    max_tokens: int | None = None,
+    store=None,
+    checkpoint_every: int = 20,
+    show_progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> MiningResult:
+    """Top-``k`` trigger examples of every neuron of ``layers`` (all when None) over the
+    corpus at ``corpus`` (a text file or directory; the default corpus when None).
+
+    Resumes the job from its last checkpoint if it was interrupted (a sharded job stopped
+    part-way, see :func:`mine_sharded`, is finished here shard by shard); returns the stored
+    result at once if it is complete. ``on_batch(done, total)`` is called after each batch.
+
+    Example::
+
+        >>> from interp.core.models import load
+        >>> result = mine(load("reference:recall", device="cpu"), "notes.txt", k=4)
+        >>> result.activation.shape  # [layer, neuron, k], best first
+        (8, 64, 4)
+    """
+    from interp.core.progress import progress
+
+    ctx = _prepare(model, corpus, layers, k, window, batch_size, max_tokens, store,
+                   checkpoint_every)  # fmt: skip
+    store, job, batches, tw = ctx.store, ctx.job, ctx.batches, ctx.tw
+    state = store.checkpoint(job)
+    if state is not None and state.get("done"):
+        return load_job(store, job)
+    if state is not None and "shard_batches" in state:
+        return _run_sharded(ctx, state, lambda tasks: (mine_shard(model, t) for t in tasks),
+                            checkpoint_every, show_progress, None)  # fmt: skip
+
+    top = RunningTopK(len(ctx.layers), ctx.d_mlp, k, model.cfg.device)
+    start_batch = 0
+    if state is None:
+        ctx.start({"next_batch": 0, "done": False})
+    else:
+        start_batch = int(state["next_batch"])
+        _restore(store, job, ctx.layers, window, top)
+    saved = top.index.clone()
+    writer = ctx.writer()
     bar = progress(
         total=len(batches), initial=start_batch, unit="batch", desc="mining",
         disable=None if show_progress else True,
     )  # fmt: skip
     t0, n_done_tokens = time.perf_counter(), 0
+    steps = _stream(model, tw, ctx.layers, top, batches[start_batch:])
     try:
-        with torch.no_grad(), model.hooks(fwd_hooks=fwd_hooks):
-            for b in range(start_batch, len(batches)):
-                lo, hi = batches[b]
-                tokens, mask = tw.batch(lo, hi, device)
-                current["mask"] = mask
-                model(tokens, stop_at_layer=stop) if stop else model(tokens, return_type=None)
-                top.commit(lo * window)
-                n_done_tokens += int(tw.lengths[lo:hi].sum())
+        with closing(steps):
+            for b, n_tokens in enumerate(steps, start=start_batch):
+                n_done_tokens += n_tokens
                 last = b + 1 == len(batches)
                 if last or (b + 1 - start_batch) % checkpoint_every == 0:
                     rate = n_done_tokens / max(time.perf_counter() - t0, 1e-9)
-                    writer.write(top, saved, b + 1, done=last, tokens_per_s=rate)
+                    state = {"next_batch": b + 1, "done": last}
+                    writer.write(top, saved, state, done=last, tokens_per_s=rate)
                     saved = top.index.clone()
                 bar.update(1)
                 if on_batch is not None:
@@ -426,7 +441,257 @@ def mine(
     finally:
         bar.close()
     if not batches:  # an empty corpus slice: nothing to mine, but the job is complete
-        writer.write(top, saved, 0, done=True, tokens_per_s=0.0)
+        writer.write(top, saved, {"next_batch": 0, "done": True}, done=True, tokens_per_s=0.0)
+    return load_job(store, job)
+
+
+# -- sharded mining (the mechanism behind `interp mine --workers N`) -----------------------
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """Batches ``first_batch .. stop_batch - 1`` of a job (windows ``first_window ..``)."""
+
+    index: int
+    first_batch: int
+    stop_batch: int
+    first_window: int
+    stop_window: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardTask:
+    """What a worker needs to mine one shard: its windows only (the corpus stays with the
+    driver), the layers, k and the job's batch size (the same batches as a single process,
+    so the same activations), and the model's identity to check its own copy against."""
+
+    shard: Shard
+    windows: TokenWindows  # the shard's windows; ``stream`` left empty
+    layers: list[int]
+    k: int
+    batch_size: int
+    model: dict[str, Any]  # name, weight processing, n_layers, d_mlp of the driver's model
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardTopK:
+    """A shard's per-neuron top-k: ``values`` float32 and ``index`` int64 (corpus-global
+    position ``window * window_len + position``), both [slot, d_mlp, k]."""
+
+    shard: int
+    values: np.ndarray
+    index: np.ndarray
+    n_tokens: int
+    seconds: float
+    worker: str  # "host:pid" of the process that mined it
+
+
+def plan_shards(n_batches: int, batch_size: int, n_windows: int, start: int,
+                shard_batches: int) -> list[Shard]:  # fmt: skip
+    """Shards of ``shard_batches`` consecutive batches covering batches ``start ..``."""
+    out = []
+    for i, first in enumerate(range(start, n_batches, shard_batches)):
+        stop = min(first + shard_batches, n_batches)
+        out.append(Shard(i, first, stop, first * batch_size, min(stop * batch_size, n_windows)))
+    return out
+
+
+def _identity(model: Model) -> dict[str, Any]:
+    from interp.core.models import record_of
+
+    record = record_of(model)
+    return {
+        "name": record.name,
+        "processing": record.weight_processing,
+        "n_layers": int(model.cfg.n_layers),
+        "d_mlp": int(model.cfg.d_mlp),
+    }
+
+
+def mine_shard(model: Model, task: ShardTask) -> ShardTopK:
+    """One shard's per-neuron top-k, by the same streaming code as :func:`mine` (what each
+    worker of :mod:`interp.scale.mining` runs).
+
+    Example::
+
+        >>> from interp.core.corpus import windows
+        >>> tw = windows(model.tokenizer, "notes.txt", window=16)
+        >>> shard = plan_shards(len(tw.batches(4)), 4, tw.n_windows, 0, 2)[0]
+        >>> part = dataclasses.replace(tw, tokens=tw.tokens[:8], lengths=tw.lengths[:8])
+        >>> mine_shard(model, ShardTask(shard, part, [2], 4, 4, _identity(model))).values.shape
+        (1, 64, 4)
+    """
+    import torch
+
+    mine_id = _identity(model)
+    if mine_id != task.model:
+        raise InterpError(
+            f"this worker's model {mine_id} is not the driver's {task.model}: every worker "
+            "must load the same model (same name, weights and weight processing)."
+        )
+    tw = task.windows
+    if not tw.tokens.flags.writeable:  # e.g. read-only from Ray's object store
+        tw = dataclasses.replace(tw, tokens=tw.tokens.copy(), lengths=tw.lengths.copy())
+    top = RunningTopK(len(task.layers), int(model.cfg.d_mlp), task.k, model.cfg.device)
+    batches = tw.batches(task.batch_size)
+    start, n_tokens = time.perf_counter(), 0
+    with closing(_stream(model, tw, task.layers, top, batches, task.shard.first_window)) as steps:
+        for n in steps:
+            n_tokens += n
+    if torch.device(model.cfg.device).type == "cuda":
+        torch.cuda.synchronize()
+    return ShardTopK(
+        shard=task.shard.index,
+        values=top.values.cpu().numpy(),
+        index=top.index.cpu().numpy(),
+        n_tokens=n_tokens,
+        seconds=time.perf_counter() - start,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+
+
+RunShards = Callable[[list[ShardTask]], Iterable[ShardTopK]]
+
+
+def mine_sharded(
+    model: Model,
+    corpus=None,
+    *,
+    run_shards: RunShards | None = None,
+    shard_batches: int | None = None,
+    workers: int = 1,
+    layers: list[int] | None = None,
+    k: int = 10,
+    window: int = 32,
+    batch_size: int = 32,
+    max_tokens: int | None = None,
+    store=None,
+    checkpoint_every: int = 20,
+    show_progress: bool = True,
+    on_shard: Callable[[int, int, ShardTopK], None] | None = None,
+) -> MiningResult:
+    """:func:`mine` with the batches cut into shards of ``shard_batches`` batches, each mined
+    on its own by ``run_shards`` (given the shards' tasks, it yields their
+    :class:`ShardTopK` in any order, e.g. from Ray workers; by default this process mines
+    them one after the other) and merged here, exactly: the same job, the same stored rows
+    as :func:`mine` (ties broken by corpus position).
+
+    ``model`` gives the tokenizer, the shapes and the job's identity (the workers hold their
+    own copies). Merged shards are recorded in the store with the examples they changed,
+    at least every ``checkpoint_every`` batches; a restarted run skips them. A job that
+    :func:`mine` left part-way is continued from its checkpoint, sharded. ``shard_batches``
+    defaults to ``checkpoint_every`` (at most), with at least 4 shards per worker
+    (``workers``); a job keeps the shard size it started with.
+    ``on_shard(done, total, result)`` is called after each merged shard.
+
+    Example::
+
+        >>> result = mine_sharded(model, "notes.txt", k=4, shard_batches=2)
+        >>> result.job == mine(model, "notes.txt", k=4).job  # the same job, the same rows
+        True
+    """
+    ctx = _prepare(model, corpus, layers, k, window, batch_size, max_tokens, store,
+                   checkpoint_every)  # fmt: skip
+    if shard_batches is not None and shard_batches < 1:
+        raise InterpError(f"shard_batches must be at least 1; got {shard_batches}.")
+    state = ctx.store.checkpoint(ctx.job)
+    if state is not None and state.get("done"):
+        return load_job(ctx.store, ctx.job)
+    if state is None or "shard_batches" not in state:
+        start = 0 if state is None else int(state["next_batch"])
+        if shard_batches is None:
+            per_worker = -(-(len(ctx.batches) - start) // (4 * max(1, workers)))
+            shard_batches = max(1, min(checkpoint_every, per_worker))
+        new_state = {"next_batch": start, "done": False, "shard_batches": int(shard_batches)}
+        if state is None:
+            ctx.start(new_state)
+        else:  # a single-process job stopped part-way: its batches before `start` are merged
+            ctx.store.set_checkpoint(ctx.job, new_state)
+        state = new_state
+    if run_shards is None:
+        run_shards = lambda tasks: (mine_shard(model, t) for t in tasks)  # noqa: E731
+    return _run_sharded(ctx, state, run_shards, checkpoint_every, show_progress, on_shard)
+
+
+def _run_sharded(
+    ctx: _Job,
+    state: dict[str, Any],
+    run_shards: RunShards,
+    checkpoint_every: int,
+    show_progress: bool,
+    on_shard: Callable[[int, int, ShardTopK], None] | None,
+) -> MiningResult:
+    """Merge the shards of a sharded job that are not recorded as finished."""
+    import torch
+
+    from interp.core.progress import progress
+
+    store, job, tw = ctx.store, ctx.job, ctx.tw
+    shards = plan_shards(len(ctx.batches), ctx.batch_size, tw.n_windows,
+                         int(state["next_batch"]), int(state["shard_batches"]))  # fmt: skip
+    finished = set(tables.finished_shards(store, job))
+    todo = [s for s in shards if s.index not in finished]
+    top = RunningTopK(len(ctx.layers), ctx.d_mlp, ctx.k, "cpu")
+    _restore(store, job, ctx.layers, ctx.window, top)
+    saved = top.index.clone()
+    writer = ctx.writer()
+    identity = _identity(ctx.model)
+    empty = np.zeros(0, dtype=np.int64)
+    tasks = [
+        ShardTask(
+            shard=s,
+            windows=dataclasses.replace(
+                tw,
+                stream=empty,
+                tokens=tw.tokens[s.first_window : s.stop_window],
+                lengths=tw.lengths[s.first_window : s.stop_window],
+            ),  # fmt: skip
+            layers=ctx.layers,
+            k=ctx.k,
+            batch_size=ctx.batch_size,
+            model=identity,
+        )  # fmt: skip
+        for s in todo
+    ]
+    by_index = {s.index: s for s in todo}
+    bar = progress(
+        total=len(shards), initial=len(shards) - len(todo), unit="shard", desc="mining",
+        disable=None if show_progress else True,
+    )  # fmt: skip
+    n_done, merged, unwritten = len(shards) - len(todo), set(), 0
+    pending: list[dict[str, Any]] = []
+    t0, n_tokens = time.perf_counter(), 0
+    try:
+        results = run_shards(tasks) if tasks else iter(())
+        try:
+            for res in results:
+                if res.shard in merged or res.shard not in by_index:
+                    continue  # a duplicate (a retried task reporting twice): merged already
+                top.merge(torch.tensor(res.values), torch.tensor(res.index))  # own copies
+                merged.add(res.shard)
+                s = by_index[res.shard]
+                n_done, n_tokens = n_done + 1, n_tokens + res.n_tokens
+                pending.append({"shard": s.index, "first_batch": s.first_batch,
+                                "stop_batch": s.stop_batch, "n_tokens": res.n_tokens,
+                                "seconds": res.seconds, "worker": res.worker})  # fmt: skip
+                last, unwritten = n_done == len(shards), unwritten + s.stop_batch - s.first_batch
+                if last or unwritten >= checkpoint_every:
+                    rate = n_tokens / max(time.perf_counter() - t0, 1e-9)
+                    writer.write(top, saved, {**state, "done": last}, done=last,
+                                 tokens_per_s=rate, shards=pending)  # fmt: skip
+                    saved, pending, unwritten = top.index.clone(), [], 0
+                bar.update(1)
+                if on_shard is not None:
+                    on_shard(n_done, len(shards), res)
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+    finally:
+        bar.close()
+    if n_done < len(shards):
+        missing = sorted(set(by_index) - merged)
+        raise InterpError(f"mining job {job}: shards {missing[:10]} were never mined.")
+    if not shards:  # nothing to mine (an empty corpus slice), but the job is complete
+        writer.write(top, saved, {**state, "done": True}, done=True, tokens_per_s=0.0)
     return load_job(store, job)
 
 
@@ -434,33 +699,27 @@ def _restore(store, job: str, layers: list[int], window: int, top: RunningTopK) 
     """Load a job's checkpointed rows back into the running top-k, slot for slot."""
     import torch
 
-    with store.connect() as con:
-        rows = con.execute(
-            f"SELECT layer, neuron, example_rank, activation, window_index, position "
-            f"FROM {EXAMPLES} WHERE job = ?",
-            (job,),
-        ).fetchall()
-    if not rows:
+    rows = tables.checkpoint_arrays(store, job)
+    if not len(rows["layer"]):
         return
-    a = np.asarray([tuple(r) for r in rows], dtype=np.float64)
-    ints = a[:, [0, 1, 2, 4, 5]].astype(np.int64)
-    slot = torch.from_numpy(np.searchsorted(np.asarray(layers), ints[:, 0]))
-    neuron, rank = torch.from_numpy(ints[:, 1]), torch.from_numpy(ints[:, 2])
-    gidx = torch.from_numpy(ints[:, 3] * window + ints[:, 4])
-    values = torch.from_numpy(a[:, 3].astype(np.float32))
+    slot = torch.from_numpy(np.searchsorted(np.asarray(layers), rows["layer"]))
+    neuron, rank = torch.from_numpy(rows["neuron"]), torch.from_numpy(rows["rank"])
+    gidx = torch.from_numpy(rows["window_index"] * window + rows["position"])
+    values = torch.from_numpy(rows["activation"])
     top.values[slot, neuron, rank] = values.to(top.values.device)
     top.index[slot, neuron, rank] = gidx.to(top.index.device)
 
 
 class _Writer:
-    """Writes changed neurons' rows, new windows and the checkpoint in one transaction."""
+    """Builds the changed neurons' rows and the new windows, which
+    :func:`interp.results.mining_tables.write_checkpoint` writes with the checkpoint."""
 
     def __init__(self, store, job, layers, tw, tokenizer, stored_windows: set[int]) -> None:
         self.store, self.job, self.layers, self.tw = store, job, layers, tw
         self.tokenizer = tokenizer
         self.stored_windows = stored_windows
         self._pieces: list[str] | None = None
-        self._next = None
+        self._next: np.ndarray | None = None
 
     def pieces(self, ids) -> list[str]:
         if self._pieces is None:
@@ -468,9 +727,8 @@ class _Writer:
             self._pieces = [self.tokenizer.decode([i]) for i in range(n)]
         return [self._pieces[int(i)] for i in ids]
 
-    def write(
-        self, top: RunningTopK, saved, next_batch: int, done: bool, tokens_per_s: float
-    ) -> None:
+    def write(self, top: RunningTopK, saved, state: dict[str, Any], done: bool,
+              tokens_per_s: float, shards: Sequence[dict[str, Any]] = ()) -> None:  # fmt: skip
         index = top.index.cpu().numpy()
         values = top.values.cpu().numpy()
         changed = np.argwhere((index != saved.cpu().numpy()).any(axis=-1))  # [(slot, neuron)]
@@ -498,23 +756,10 @@ class _Writer:
             for win in new_windows
             for ids in [self.tw.tokens[win, : self.tw.lengths[win]]]
         ]
-        with self.store.transaction() as con:
-            con.executemany(
-                f"DELETE FROM {EXAMPLES} WHERE job = ? AND layer = ? AND neuron = ?",
-                [(self.job, self.layers[s], int(n)) for s, n in changed],
-            )
-            con.executemany(f"INSERT INTO {EXAMPLES} VALUES ({', '.join('?' * 10)})", rows)
-            con.executemany(f"INSERT INTO {WINDOWS} VALUES (?, ?, ?, ?)", window_rows)
-            if done:  # drop windows no example refers to any more
-                con.execute(
-                    f"DELETE FROM {WINDOWS} WHERE job = ? AND window_index NOT IN "
-                    f"(SELECT window_index FROM {EXAMPLES} WHERE job = ?)",
-                    (self.job, self.job),
-                )
-            con.execute(
-                f"UPDATE {JOBS} SET status = ?, updated_at = ?, tokens_per_s = ? WHERE job = ?",
-                ("complete" if done else "running", _now(), tokens_per_s, self.job),
-            )
-            state = {"next_batch": next_batch, "done": done}
-            self.store.set_checkpoint(self.job, state, con)
+        tables.write_checkpoint(
+            self.store, self.job,
+            replaced=[(self.layers[s], int(n)) for s, n in changed],
+            example_rows=rows, window_rows=window_rows, state=state, done=done,
+            tokens_per_s=tokens_per_s, shards=shards,
+        )  # fmt: skip
         self.stored_windows.update(new_windows)

@@ -34,23 +34,27 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from interp.core.arrays import to_numpy
+from interp.core.device import memory_budget
 from interp.core.errors import InterpError
 from interp.core.hooks import block_out_name, head_name, names_filter, resid_name
-from interp.core.metrics import LogitDiff
+from interp.core.metrics import MetricLike, Readout, normalised, readout_for
 from interp.core.resume import BLOCK_HOOKS, Entry, Resumer
 from interp.results.base import Result
 
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
+
 DIRECTIONS = ("noising", "denoising")
 HEAD_ACTIVATIONS = ("z", "q", "k", "v", "pattern")
-#: rough upper bound of the memory one sweep chunk may use (bytes)
-DEFAULT_MEMORY = 768 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +68,38 @@ class Patch:
 
     hook: str
     source: Tensor
-    mask: Tensor
+    mask: Tensor | IndexedMask
     per_copy: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexedMask:
+    """The masks of many copies, kept as a few distinct masks and an index: copy ``c`` uses
+    ``masks[index[c]]``, or no patch where ``index[c] < 0``. A sweep over every head (and
+    position) builds dense masks only for the copies of one forward (:meth:`rows`), so its
+    memory follows the chunk, not layers x heads x positions.
+
+    >>> import torch
+    >>> m = IndexedMask(torch.eye(2, dtype=torch.bool), torch.tensor([1, -1, 0]))
+    >>> m.rows(torch.tensor([0, 1, 2])).int().tolist()
+    [[0, 1], [0, 0], [1, 0]]
+    """
+
+    masks: Bool[Tensor, "k ..."]
+    index: Int[Tensor, " n"]
+
+    def rows(self, idx: Int[Tensor, " m"]) -> Bool[Tensor, "m ..."]:
+        """The dense masks of copies ``idx``."""
+        sel = self.index[idx.to(self.index.device)].to(self.masks.device)
+        out = self.masks[sel.clamp(min=0)]
+        return out & (sel >= 0).view(-1, *[1] * (out.dim() - 1))
+
+    def touched(self) -> Bool[Tensor, " n"]:
+        """Which copies this mask patches at all."""
+        return (self.index >= 0).cpu()
+
+    def any(self) -> bool:
+        return bool(self.touched().any())
 
 
 def _apply(act: Tensor, patches: list[Patch], copies: int, skip: int = 0, axis: int = 2) -> Tensor:
@@ -74,6 +108,8 @@ def _apply(act: Tensor, patches: list[Patch], copies: int, skip: int = 0, axis: 
     (on ``axis`` of the ``[n, batch, ...]`` view): masks and sources are cut to match."""
     shaped = act.view(copies, act.shape[0] // copies, *act.shape[1:])
     for p in patches:
+        if isinstance(p.mask, IndexedMask):
+            raise InterpError("an IndexedMask must be made dense (run_patches) before a forward")
         source = p.source[:copies] if p.per_copy else p.source.unsqueeze(0)
         source = _tail(source.to(act.device, act.dtype), axis, skip, shaped.shape[axis])
         mask = _tail(p.mask[:copies].to(act.device), axis, skip, shaped.shape[axis])
@@ -118,7 +154,7 @@ class BaseRun:
     z: list[Float[Tensor, "batch pos n_heads d_head"]] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def of(cls, model, tokens: Tensor) -> BaseRun:
+    def of(cls, model: Model, tokens: Tensor) -> BaseRun:
         names = [resid_name(layer, "pre") for layer in range(model.cfg.n_layers)]
         cache = source_cache(model, tokens, set(names))
         return cls(tokens, [cache[n] for n in names])
@@ -132,7 +168,7 @@ def _from_z(name: str, layer: int) -> bool:
 
 
 def run_with_cache(
-    model, tokens: Int[Tensor, "batch pos"], names: set[str]
+    model: Model, tokens: Int[Tensor, "batch pos"], names: set[str]
 ) -> tuple[Float[Tensor, "batch pos vocab"], dict[str, Tensor]]:
     """The logits on ``tokens`` and the activations ``names`` (only those are cached), through
     :class:`~interp.core.resume.Resumer` when it fires them all (same numbers, less overhead),
@@ -152,7 +188,7 @@ def shared_prefix(a: Int[Tensor, "batch pos"], b: Int[Tensor, "batch pos"]) -> i
 
 
 def patched_forward(
-    model,
+    model: Model,
     base: BaseRun | Tensor,
     patches: Sequence[Patch],
     copies: int,
@@ -186,10 +222,10 @@ def patched_forward(
     captured: dict[str, Tensor] = {}
     names = {n for n in set(by_hook) | set(capture) if hook_layer(n) >= starts[0]}
     resumer = Resumer.of(model) if isinstance(base, BaseRun) and base.resid_pre else None
-    if resumer is not None and resumer.supports(names):
+    if resumer is not None and isinstance(base, BaseRun) and resumer.supports(names):
         batch = base.tokens.shape[0]
         skip = base.shared if (base.keys and not capture and readout is not None) else 0
-        skip = min(skip, int(readout.min())) if skip else 0
+        skip = min(skip, int(readout.min())) if skip and readout is not None else 0
 
         def edit(name: str, act: Tensor) -> Tensor:
             now = act.shape[0] // batch  # copies started so far
@@ -225,7 +261,7 @@ def patched_forward(
 
         return hook
 
-    hooks = [(n, make(n)) for n in names]
+    hooks: list[tuple[str | Callable, Callable]] = [(n, make(n)) for n in names]
     tokens = base.tokens if isinstance(base, BaseRun) else base
     start_layer = starts[0]
     with torch.no_grad():
@@ -247,9 +283,12 @@ def patched_forward(
     return logits, captured
 
 
-def rows_per_chunk(model, batch: int, seq_len: int, memory: int = DEFAULT_MEMORY) -> int:
-    """How many copies of a ``batch x seq_len`` batch fit one chunk: logits plus ~24
-    residual-sized activations per layer are budgeted."""
+def rows_per_chunk(model: Model, batch: int, seq_len: int, memory: int | None = None) -> int:
+    """How many copies of a ``batch x seq_len`` batch fit one chunk of ``memory`` bytes
+    (default: :func:`interp.core.device.memory_budget` of the model's device): logits plus
+    ~24 residual-sized activations per layer are budgeted."""
+    if memory is None:
+        memory = memory_budget(next(model.parameters()).device)
     cfg = model.cfg
     per_row = seq_len * 4 * (cfg.d_vocab + 24 * cfg.d_model + 4 * cfg.n_heads * seq_len)
     return max(1, memory // (per_row * max(batch, 1)))
@@ -260,7 +299,10 @@ def first_layers(patches: Sequence[Patch], n_copies: int) -> Tensor:
     number)."""
     first = torch.full((n_copies,), 10**6, dtype=torch.long)
     for p in patches:
-        touched = p.mask.reshape(p.mask.shape[0], -1).any(1).cpu()
+        if isinstance(p.mask, IndexedMask):
+            touched = p.mask.touched()
+        else:
+            touched = p.mask.reshape(p.mask.shape[0], -1).any(1).cpu()
         touched = touched.expand(n_copies) if touched.shape[0] == 1 else touched
         layer = torch.where(touched, hook_layer(p.hook), 10**6)
         first = torch.minimum(first, layer)
@@ -268,19 +310,21 @@ def first_layers(patches: Sequence[Patch], n_copies: int) -> Tensor:
 
 
 def run_patches(
-    model,
+    model: Model,
     tokens: Int[Tensor, "batch pos"] | BaseRun,
     patches: Sequence[Patch],
     n_copies: int,
-    readout: LogitDiff | Callable[[Tensor], Tensor],
+    readout: Readout | Callable[[Tensor], Tensor],
     chunk: int | None = None,
     desc: str | None = None,
+    memory: int | None = None,
     skip_unpatched_layers: bool = True,
 ) -> Float[Tensor, "n batch"]:
     """A sweep of ``n_copies`` patched runs as chunked batched forwards; ``readout`` maps
-    the logits of ``k x batch`` rows to ``k x batch`` values: a :class:`LogitDiff` (e.g.
-    ``task.readout``; only its positions are then computed in the last block) or any
-    function of the full logits.
+    the logits of ``k x batch`` rows to ``k x batch`` values: a
+    :class:`~interp.core.metrics.Readout` (only its positions are then computed in the last
+    block, and only its logit columns when it names them) or any function of the full
+    logits.
 
     Copies are grouped by the first block they are patched in, and each group starts there
     from the base run's cached residual stream (``skip_unpatched_layers``)."""
@@ -289,22 +333,24 @@ def run_patches(
     if not isinstance(tokens, BaseRun):
         tokens = BaseRun.of(model, tokens) if skip_unpatched_layers else BaseRun(tokens, [])
     batch, seq_len = tokens.tokens.shape
-    chunk = chunk or rows_per_chunk(model, batch, seq_len)
+    chunk = chunk or rows_per_chunk(model, batch, seq_len, memory)
     first = first_layers(patches, n_copies).clamp(max=model.cfg.n_layers - 1)
     if not skip_unpatched_layers:
         first.zero_()
+    groups: Sequence[tuple[int | list[int], Tensor]]
     if tokens.resid_pre and Resumer.of(model) is not None:
         groups = ragged_groups(first, model.cfg.n_layers, chunk)
     else:
         groups = plan_groups(first, model.cfg.n_layers, batch * seq_len, chunk)
-    lean = isinstance(readout, LogitDiff)
-    positions, columns = (readout.positions, readout.columns()) if lean else (None, None)
+    positions, columns = (
+        (readout.positions, readout.columns()) if isinstance(readout, Readout) else (None, None)
+    )
     out = torch.empty(n_copies, batch)
     for starts, idx in progress(groups, desc=desc, disable=None if desc else True):
-        sub = [q for q in (_take_rows(p, idx) for p in patches) if q.mask.any()]
+        sub = [q for q in (_take_rows(p, idx) for p in patches) if bool(q.mask.any())]
         logits, _ = patched_forward(model, tokens, sub, len(idx), start_layer=starts,
                                     readout=positions, columns=columns)  # fmt: skip
-        values = readout.from_columns(logits[:, 0]) if lean else readout(logits)
+        values = readout.read(logits) if isinstance(readout, Readout) else readout(logits)
         out[idx] = values.view(len(idx), batch).float().cpu()
     return out.to(tokens.tokens.device)
 
@@ -354,7 +400,10 @@ def plan_groups(
 
 
 def _take_rows(p: Patch, idx: Tensor) -> Patch:
-    mask = p.mask if p.mask.shape[0] == 1 else p.mask[idx.to(p.mask.device)]
+    if isinstance(p.mask, IndexedMask):
+        mask = p.mask.rows(idx)
+    else:
+        mask = p.mask if p.mask.shape[0] == 1 else p.mask[idx.to(p.mask.device)]
     source = p.source[idx.to(p.source.device)] if p.per_copy else p.source
     return dataclasses.replace(p, mask=mask, source=source)
 
@@ -375,6 +424,8 @@ class PatchingResult(Result):
     clean_value: float
     corrupted_value: float
     n_prompts: int
+    #: the metric read after each patch (runs stored before it was recorded: logit_diff)
+    metric: str = "logit_diff"
 
     @property
     def effect(self) -> np.ndarray:
@@ -398,12 +449,16 @@ class Runs:
     source: dict[str, Tensor]
     clean_value: float
     corrupted_value: float
+    readout: Readout
 
 
-def prepare_runs(model, task, direction: str, source_names: set[str]) -> Runs:
+def prepare_runs(
+    model: Model, task, direction: str, source_names: set[str], metric: MetricLike = "logit_diff"
+) -> Runs:
     """Two forwards: the base run (clean for noising, corrupted for denoising) caching its
     residual stream, and the source run caching ``source_names``; their metrics are the
-    clean and corrupted anchors."""
+    clean and corrupted anchors. ``metric`` (a name, a callable or a readout) is resolved
+    against the clean run's logits (which ``"kl"`` compares to)."""
     if direction not in DIRECTIONS:
         raise InterpError(f"direction must be one of {DIRECTIONS}; got {direction!r}")
     base, source = task.clean_tokens, task.corrupted_tokens
@@ -415,7 +470,10 @@ def prepare_runs(model, task, direction: str, source_names: set[str]) -> Runs:
     n = base.shape[0]
     wanted = set(resid).union(source_names, *kvz)
     logits, cache = run_with_cache(model, torch.cat([base, source]), wanted)  # both at once
-    values = task.logit_diff(logits).view(2, n).mean(-1).tolist()
+    at = torch.arange(n, device=logits.device)
+    clean_rows = logits[:n] if direction == "noising" else logits[n:]
+    readout = readout_for(metric, task, clean_rows[at, task.end.to(logits.device)])
+    values = readout(logits).view(2, n).mean(-1).tolist()
     base_value, source_value = values
     clean, corrupted = (
         (base_value, source_value) if direction == "noising" else (source_value, base_value)
@@ -432,10 +490,11 @@ def prepare_runs(model, task, direction: str, source_names: set[str]) -> Runs:
         {name: cache[name][n:] for name in source_names},
         clean,
         corrupted,
+        readout,
     )
 
 
-def source_cache(model, tokens: Tensor, names: set[str]) -> dict[str, Tensor]:
+def source_cache(model: Model, tokens: Tensor, names: set[str]) -> dict[str, Tensor]:
     """The activations ``names`` on ``tokens`` (cached only what is needed)."""
     return run_with_cache(model, tokens, names)[1]
 
@@ -459,13 +518,15 @@ def position_masks(
     return masks.to(device), names
 
 
-def _finish(model, task, runs, values, axes, labels, activation, direction) -> PatchingResult:
+def _finish(
+    model: Model, task, runs, values, axes, labels, activation, direction
+) -> PatchingResult:
     values = values.mean(-1)  # mean over prompts
-    from interp.core.metrics import normalised
-
     return PatchingResult(
-        values=values.cpu().numpy(),
-        normalised=np.asarray(normalised(values, runs.clean_value, runs.corrupted_value).cpu()),
+        values=to_numpy(values),
+        normalised=to_numpy(
+            torch.as_tensor(normalised(values, runs.clean_value, runs.corrupted_value))
+        ),
         axes=axes,
         labels=labels,
         activation=activation,
@@ -473,54 +534,62 @@ def _finish(model, task, runs, values, axes, labels, activation, direction) -> P
         clean_value=runs.clean_value,
         corrupted_value=runs.corrupted_value,
         n_prompts=task.n_prompts,
+        metric=runs.readout.name,
     )
 
 
 def patch_resid(
-    model,
+    model: Model,
     task,
     where: str = "pre",
     positions: str | Sequence[str] = "all",
     direction: str = "denoising",
     chunk: int | None = None,
+    metric: MetricLike = "logit_diff",
+    memory: int | None = None,
 ) -> PatchingResult:
     """The residual stream (``resid_pre|mid|post``) of every layer at every position:
     ``values[layer, position]``."""
     if where not in ("pre", "mid", "post"):
         raise InterpError(f"where must be pre, mid or post; got {where!r}")
     hooks = [resid_name(layer, where) for layer in range(model.cfg.n_layers)]
-    return _layer_pos_sweep(model, task, hooks, f"resid_{where}", positions, direction, chunk)
+    return _layer_pos_sweep(
+        model, task, hooks, f"resid_{where}", positions, direction, chunk, metric, memory
+    )
 
 
 def patch_block(
-    model,
+    model: Model,
     task,
     what: str = "attn_out",
     positions: str | Sequence[str] = "all",
     direction: str = "denoising",
     chunk: int | None = None,
+    metric: MetricLike = "logit_diff",
+    memory: int | None = None,
 ) -> PatchingResult:
     """The output of every attention layer (``attn_out``) or MLP (``mlp_out``) at every
     position: ``values[layer, position]``."""
     if what not in ("attn_out", "mlp_out"):
         raise InterpError(f"what must be attn_out or mlp_out; got {what!r}")
     hooks = [block_out_name(layer, what) for layer in range(model.cfg.n_layers)]
-    return _layer_pos_sweep(model, task, hooks, what, positions, direction, chunk)
+    return _layer_pos_sweep(model, task, hooks, what, positions, direction, chunk, metric, memory)
 
 
-def _layer_pos_sweep(model, task, hooks, activation, positions, direction, chunk):
-    runs = prepare_runs(model, task, direction, set(hooks))
+def _layer_pos_sweep(
+    model: Model, task, hooks, activation, positions, direction, chunk, metric, memory=None
+):
+    runs = prepare_runs(model, task, direction, set(hooks), metric)
     cache = runs.source
     pos_masks, pos_labels = position_masks(task, positions, task.seq_len)
     n_layers, n_pos = len(hooks), len(pos_labels)
     patches = []
+    copies = torch.arange(n_layers * n_pos)  # layer-major: copy = layer * n_pos + position
     for layer, hook in enumerate(hooks):
-        mask = torch.zeros(n_layers, n_pos, *pos_masks.shape[1:], dtype=torch.bool)
-        mask[layer] = pos_masks.cpu()
-        mask = mask.view(n_layers * n_pos, *pos_masks.shape[1:], 1)  # [n, batch, pos, 1]
-        patches.append(Patch(hook, cache[hook], mask.to(task.device)))
+        index = torch.where(copies // n_pos == layer, copies % n_pos, -1)
+        patches.append(Patch(hook, cache[hook], IndexedMask(pos_masks[..., None], index)))
     values = run_patches(
-        model, runs.base, patches, n_layers * n_pos, task.readout, chunk, desc=activation
+        model, runs.base, patches, n_layers * n_pos, runs.readout, chunk, activation, memory
     )
     labels = {"layer": [str(i) for i in range(n_layers)], "position": pos_labels}
     values = values.view(n_layers, n_pos, -1)
@@ -528,49 +597,57 @@ def _layer_pos_sweep(model, task, hooks, activation, positions, direction, chunk
 
 
 def head_patches(
-    model,
+    model: Model,
     what: str,
     heads: Sequence[tuple[int, int]],
     cache: dict[str, Tensor],
-    pos_mask: Tensor | None = None,
+    pos_masks: Bool[Tensor, "n_pos batch pos"] | None = None,
 ) -> list[Patch]:
-    """One copy per head in ``heads``: copy ``i`` takes ``cache``'s ``what`` activation for
-    head ``heads[i]`` (at the ``[batch, pos]`` positions of ``pos_mask``, all if None)."""
+    """One copy per head in ``heads`` (and per position mask of ``pos_masks``, position-major:
+    copy ``p * len(heads) + i``): it takes ``cache``'s ``what`` activation for head
+    ``heads[i]`` at the ``[batch, pos]`` positions of ``pos_masks[p]`` (all positions when
+    None). One patch per layer, whose :class:`IndexedMask` holds one mask per (position,
+    head), never one per copy."""
     n_heads = model.cfg.n_heads
+    n_pos = 1 if pos_masks is None else pos_masks.shape[0]
+    layers_of = torch.tensor([int(lh[0]) for lh in heads]).repeat(n_pos)
+    head_of = torch.tensor([int(lh[1]) for lh in heads]).repeat(n_pos)
+    pos_of = torch.arange(n_pos).repeat_interleave(len(heads))
     patches = []
-    for layer in sorted({lh[0] for lh in heads}):
+    for layer in sorted({int(lh[0]) for lh in heads}):
         hook = head_name(layer, what)
         act = cache[hook]
-        batch, pos = act.shape[0], act.shape[2] if what == "pattern" else act.shape[1]
-        pm = (
-            torch.ones(batch, pos, dtype=torch.bool, device=act.device)
-            if pos_mask is None
-            else pos_mask.to(act.device)
-        )
-        mask = torch.zeros(len(heads), batch, n_heads, pos, dtype=torch.bool, device=act.device)
-        for i, (lyr, h) in enumerate(heads):
-            if lyr == layer:
-                mask[i, :, h] = pm
-        if what == "pattern":
-            mask = mask[..., None]  # [n, batch, head, q_pos, 1]
+        if pos_masks is None:
+            pm = torch.ones(1, 1, 1, dtype=torch.bool, device=act.device)  # broadcast
         else:
-            mask = mask.transpose(2, 3)[..., None]  # [n, batch, pos, head, 1]
-        patches.append(Patch(hook, act, mask))
+            pm = pos_masks.to(act.device)
+        eye = torch.eye(n_heads, dtype=torch.bool, device=act.device)
+        # [n_pos, head, batch, n_heads, pos]: mask (p, h) selects head h at pm[p]
+        masks = pm[:, None, :, None, :] & eye[None, :, None, :, None]
+        masks = masks.flatten(0, 1)
+        if what == "pattern":
+            masks = masks[..., None]  # [k, batch, head, q_pos, 1]
+        else:
+            masks = masks.transpose(2, 3)[..., None]  # [k, batch, pos, head, 1]
+        index = torch.where(layers_of == layer, pos_of * n_heads + head_of, -1)
+        patches.append(Patch(hook, act, IndexedMask(masks, index)))
     return patches
 
 
-def all_heads(model) -> list[tuple[int, int]]:
+def all_heads(model: Model) -> list[tuple[int, int]]:
     return [(layer, h) for layer in range(model.cfg.n_layers) for h in range(model.cfg.n_heads)]
 
 
 def patch_heads(
-    model,
+    model: Model,
     task,
     what: str = "z",
     by_position: bool = False,
     positions: str | Sequence[str] = "all",
     direction: str = "denoising",
     chunk: int | None = None,
+    metric: MetricLike = "logit_diff",
+    memory: int | None = None,
 ) -> PatchingResult:
     """Every head's output (``z``), query, key, value or attention pattern, over all positions
     (``values[layer, head]``) or per position (``values[layer, position, head]``; for the
@@ -578,7 +655,8 @@ def patch_heads(
     if what not in HEAD_ACTIVATIONS:
         raise InterpError(f"what must be one of {HEAD_ACTIVATIONS}; got {what!r}")
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
-    runs = prepare_runs(model, task, direction, {head_name(lyr, what) for lyr in range(n_layers)})
+    names = {head_name(lyr, what) for lyr in range(n_layers)}
+    runs = prepare_runs(model, task, direction, names, metric)
     cache = runs.source
     heads = all_heads(model)
     axes = ["layer", "head"]
@@ -586,19 +664,15 @@ def patch_heads(
     if not by_position:
         patches = head_patches(model, what, heads, cache)
         values = run_patches(
-            model, runs.base, patches, len(heads), task.readout, chunk, desc=f"heads {what}"
+            model, runs.base, patches, len(heads), runs.readout, chunk, f"heads {what}", memory
         )
         values = values.view(n_layers, n_heads, -1)
     else:
         pos_masks, pos_labels = position_masks(task, positions, task.seq_len)
-        patches = []
-        for p in range(len(pos_labels)):
-            patches += head_patches(model, what, heads, cache, pos_masks[p])
-        # copies are ordered (position, layer, head): stack the per-position masks
-        patches = _stack_copies(patches, len(pos_labels))
+        patches = head_patches(model, what, heads, cache, pos_masks)  # (position, layer, head)
         n = len(pos_labels) * len(heads)
         values = run_patches(
-            model, runs.base, patches, n, task.readout, chunk, desc=f"heads {what} by pos"
+            model, runs.base, patches, n, runs.readout, chunk, f"heads {what} by pos", memory
         )
         values = values.view(len(pos_labels), n_layers, n_heads, -1).transpose(0, 1)
         axes = ["layer", "position", "head"]
@@ -606,13 +680,56 @@ def patch_heads(
     return _finish(model, task, runs, values, axes, labels, f"head_{what}", direction)
 
 
-def _stack_copies(patches: list[Patch], groups: int) -> list[Patch]:
-    """Patches built group by group (same hooks in the same order) -> one patch per hook
-    whose copies are the groups' copies one after another."""
-    per = len(patches) // groups
-    out = []
-    for j in range(per):
-        items = [patches[g * per + j] for g in range(groups)]
-        mask = torch.cat([p.mask for p in items])
-        out.append(Patch(items[0].hook, items[0].source, mask))
-    return out
+#: every activation :func:`patch` sweeps: name -> (sweep, its fixed arguments)
+ACTIVATIONS: dict[str, tuple[Callable[..., PatchingResult], dict[str, Any]]] = {
+    **{f"resid_{w}": (patch_resid, {"where": w}) for w in ("pre", "mid", "post")},
+    **{w: (patch_block, {"what": w}) for w in ("attn_out", "mlp_out")},
+    **{w: (patch_heads, {"what": w}) for w in HEAD_ACTIVATIONS},
+}
+
+
+def patch(
+    model: Model,
+    task,
+    activation: str = "z",
+    *,
+    positions: str | Sequence[str] | None = None,
+    metric: MetricLike = "logit_diff",
+    direction: str = "denoising",
+    chunk: int | None = None,
+    memory: int | None = None,
+) -> PatchingResult:
+    """Activation patching of every layer (and head) for one kind of ``activation``.
+
+    ``activation``: ``resid_pre``, ``resid_mid``, ``resid_post`` or ``attn_out``,
+    ``mlp_out`` (``values[layer, position]``), or a head activation ``z``, ``q``, ``k``,
+    ``v``, ``pattern`` (``values[layer, head]`` over all positions at once, or with
+    ``positions``, ``values[layer, position, head]``). ``positions``: ``"all"`` (every
+    absolute position; prompts must share a template) or the task's named positions
+    (``["IO", "S2", "END"]``); residual and block sweeps default to ``"all"``.
+    ``metric``: ``"logit_diff"`` (default), ``"prob"``, ``"kl"`` or a callable
+    ``metric(logits, task) -> [batch]`` on the logits at the readout position.
+    ``direction``: ``"denoising"`` (default, as transformer-lens's patching functions:
+    clean activations into the corrupted run) or ``"noising"``. ``.values`` holds the
+    metric after each patch, averaged over prompts; ``.normalised`` is 0 at the corrupted
+    run and 1 at the clean run. ``memory`` (bytes) bounds one batched forward (default: a
+    share of the device's free memory, :func:`interp.core.device.memory_budget`).
+
+    >>> import interp
+    >>> model = interp.load("reference:ioi")
+    >>> task = interp.ioi_task(model, n_prompts=8)
+    >>> result = interp.patch(model, task, "z")
+    >>> result.values.shape, result.axes
+    ((8, 4), ['layer', 'head'])
+    """
+    if activation not in ACTIVATIONS:
+        raise InterpError(
+            f"unknown activation {activation!r}; patching supports {', '.join(ACTIVATIONS)}"
+        )
+    sweep, fixed = ACTIVATIONS[activation]
+    options: dict[str, Any] = dict(metric=metric, direction=direction, chunk=chunk, memory=memory)
+    if sweep is patch_heads:
+        options.update(by_position=positions is not None, positions=positions or "all")
+    else:
+        options["positions"] = positions or "all"
+    return sweep(model, task, **fixed, **options)

@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 
+from interp.core.arrays import to_numpy
 from interp.core.errors import InterpError
 from interp.core.hooks import head_name, resid_name
+from interp.core.metrics import MetricLike, readout_for
 from interp.methods.patching import (
     BaseRun,
     Patch,
@@ -44,6 +46,10 @@ from interp.methods.patching import (
     run_with_cache,
 )
 from interp.results.base import Result
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
 
 RECEIVER_INPUTS = ("q", "k", "v")
 
@@ -61,6 +67,8 @@ class PathPatchingResult(Result):
     clean_value: float
     corrupted_value: float
     n_prompts: int
+    #: the metric read (runs stored before it was recorded: logit_diff)
+    metric: str = "logit_diff"
 
     @property
     def target(self) -> str:
@@ -76,7 +84,7 @@ class PathPatchingResult(Result):
 
 
 def path_patch(
-    model,
+    model: Model,
     task,
     receivers: Sequence[tuple[int, int]] | None = None,
     receiver_input: str = "q",
@@ -84,16 +92,19 @@ def path_patch(
     senders: Sequence[tuple[int, int]] | None = None,
     chunk: int | None = None,
     desc: str | None = "path patching",
+    metric: MetricLike = "logit_diff",
 ) -> PathPatchingResult:
     """Path-patch every sender head (all heads by default) into ``receivers``' inputs
     (``receiver_input``: any of ``q``, ``k``, ``v``, e.g. ``"kv"``) at ``receiver_positions``
     (a task position name such as ``"END"``; all positions when None), or into the logits
-    when ``receivers`` is None or empty."""
+    when ``receivers`` is None or empty. ``metric``: ``"logit_diff"`` (default), ``"prob"``,
+    ``"kl"`` or a callable ``metric(logits, task) -> [batch]`` (see
+    :func:`interp.core.metrics.readout_for`)."""
     from interp.core.progress import progress
 
     cfg = model.cfg
     n_layers, n_heads = cfg.n_layers, cfg.n_heads
-    receivers = [tuple(int(x) for x in r) for r in (receivers or [])]
+    receivers = [(int(r[0]), int(r[1])) for r in (receivers or [])]
     inputs = sorted(set(receiver_input)) if receivers else []
     if receivers and (not inputs or any(x not in RECEIVER_INPUTS for x in inputs)):
         raise InterpError(f"receiver_input must combine q, k, v; got {receiver_input!r}")
@@ -105,7 +116,7 @@ def path_patch(
             f"unknown position {receiver_positions!r}; the task names {task.position_names()}"
         )
     all_senders = [(lyr, h) for lyr in range(n_layers) for h in range(n_heads)]
-    senders = all_senders if senders is None else [tuple(s) for s in senders]
+    senders = all_senders if senders is None else [(int(s[0]), int(s[1])) for s in senders]
     # a sender at or after the last receiver's layer cannot reach it: effect exactly 0
     last = max(lyr for lyr, _ in receivers) if receivers else n_layers
     active = [s for s in senders if s[0] < last]
@@ -113,11 +124,13 @@ def path_patch(
     z_names = [head_name(lyr, "z") for lyr in range(n_layers)]
     resid = [resid_name(lyr, "pre") for lyr in range(n_layers)]
     logits, clean = run_with_cache(model, task.clean_tokens, set(z_names + resid))
-    clean_value = task.metric(logits).item()
+    at = torch.arange(task.n_prompts, device=logits.device)
+    readout = readout_for(metric, task, logits[at, task.end.to(logits.device)])
+    clean_value = readout(logits).mean().item()
     logits, corrupt_z = run_with_cache(model, task.corrupted_tokens, set(z_names))
-    corrupted_value = task.metric(logits).item()
+    corrupted_value = readout(logits).mean().item()
     base = BaseRun(task.clean_tokens, [clean[n] for n in resid], z=[clean[n] for n in z_names])
-    end, columns = task.end, task.readout.columns()  # the metric reads these logits only
+    end, columns = task.end, readout.columns()  # the metric reads these logits only
 
     batch, seq_len = task.clean_tokens.shape
     device = task.device
@@ -169,9 +182,9 @@ def path_patch(
                 model, base, run3, copies, start_layer=first_receiver, readout=end,
                 columns=columns,
             )  # fmt: skip
-        metric = task.readout.from_columns(logits[:, 0]).view(copies, batch).mean(-1).cpu()
+        value = readout.read(logits).view(copies, batch).mean(-1).float().cpu()
         for i, sender in enumerate(group):
-            values[all_senders.index(sender)] = metric[i]
+            values[all_senders.index(sender)] = value[i]
     values = values.view(n_layers, n_heads)
     span = clean_value - corrupted_value
     if abs(span) < 1e-9:
@@ -181,12 +194,13 @@ def path_patch(
         keep[lyr, h] = True
     values = torch.where(keep, values, torch.tensor(float("nan")))
     return PathPatchingResult(
-        values=values.numpy(),
-        effect=((values - clean_value) / span).numpy(),
+        values=to_numpy(values),
+        effect=to_numpy((values - clean_value) / span),
         receivers=[list(r) for r in receivers],
         receiver_input="".join(inputs) if receivers else "logits",
         receiver_positions=receiver_positions,
         clean_value=clean_value,
         corrupted_value=corrupted_value,
         n_prompts=task.n_prompts,
+        metric=readout.name,
     )

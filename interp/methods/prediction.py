@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from interp.core.arrays import to_numpy
+from interp.core.components import Head, Neuron
 from interp.core.errors import InterpError
 from interp.results.base import Result
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,17 +88,17 @@ class PredictionAttribution(Result):
 
 
 def _table(head_scores, neuron_scores, activations, value_norms, n: int) -> list[dict]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     n_layers, n_heads = head_scores.shape
     for layer in range(n_layers):
         for h in range(n_heads):
-            rows.append({"component": f"L{layer}H{h}", "kind": "head", "layer": layer,
+            rows.append({"component": str(Head(layer, h)), "kind": "head", "layer": layer,
                          "index": h, "score": float(head_scores[layer, h])})  # fmt: skip
     best = np.argsort(-neuron_scores, axis=None, kind="stable")[: max(n, 1)]
     for flat in best:
         layer, i = (int(x) for x in np.unravel_index(flat, neuron_scores.shape))
         rows.append({
-            "component": f"L{layer}N{i}", "kind": "neuron", "layer": layer, "index": i,
+            "component": str(Neuron(layer, i)), "kind": "neuron", "layer": layer, "index": i,
             "score": float(neuron_scores[layer, i]),
             "activation": float(activations[layer, i]),
             "magnitude": float(abs(activations[layer, i]) * value_norms[layer, i]),
@@ -105,7 +110,7 @@ def _table(head_scores, neuron_scores, activations, value_norms, n: int) -> list
     return rows[:n]
 
 
-def _token_id(model, token: str | int) -> int:
+def _token_id(model: Model, token: str | int) -> int:
     from interp.core.tokens import single_token_id
 
     if isinstance(token, (int, np.integer)):
@@ -118,7 +123,7 @@ def _token_id(model, token: str | int) -> int:
 
 
 def attribute_predictions(
-    model,
+    model: Model,
     prompts: Sequence[str],
     targets: Sequence[str | int | None],
     others: Sequence[str | int | None] | None = None,
@@ -148,18 +153,20 @@ def attribute_predictions(
         groups.setdefault(int(toks.shape[0]), []).append(i)
     names = cache_names(model.cfg.n_layers, heads=True, neurons=True) | {resid_name(0, "pre")}
     results: dict[int, PredictionAttribution] = {}
-    w_out_norm = model.W_out.norm(dim=-1).detach().float().cpu().numpy()  # [layer, d_mlp]
+    w_out_norm = to_numpy(model.W_out.norm(dim=-1))  # [layer, d_mlp]
     for length, members in groups.items():
         tokens = torch.stack([tokenised[i] for i in members])
         with torch.no_grad():
             logits, cache = model.run_with_cache(tokens, names_filter=names_filter(names))
             last = logits[:, -1].float()  # [batch, d_vocab]
             target_ids = [
-                int(last[j].argmax()) if targets[i] is None else _token_id(model, targets[i])
+                int(last[j].argmax())
+                if (wanted := targets[i]) is None
+                else _token_id(model, wanted)
                 for j, i in enumerate(members)
             ]
             other_ids = [
-                None if others[i] is None else _token_id(model, others[i]) for i in members
+                None if (vs := others[i]) is None else _token_id(model, vs) for i in members
             ]
             answers = torch.tensor(target_ids, device=last.device)
             directions = logit_directions(model, answers, None)  # [batch, d_model]
@@ -187,9 +194,9 @@ def attribute_predictions(
         for j, i in enumerate(members):
             t, o = target_ids[j], other_ids[j]
             value = last[j, t] - (last[j, o] if o is not None else 0.0)
-            hs = heads[j].float().cpu().numpy()
-            ns = neurons[j].float().cpu().numpy()
-            ac = acts[j].float().cpu().numpy()
+            hs = to_numpy(heads[j])
+            ns = to_numpy(neurons[j])
+            ac = to_numpy(acts[j])
             results[i] = PredictionAttribution(
                 model=record_of(model).name,
                 prompt=prompts[i],
@@ -214,7 +221,7 @@ def attribute_predictions(
 
 
 def attribute_prediction(
-    model, prompt: str, target: str | int | None = None, other: str | int | None = None,
+    model: Model, prompt: str, target: str | int | None = None, other: str | int | None = None,
     top: int = 20,
 ) -> PredictionAttribution:  # fmt: skip
     """Scores of every head and neuron for ``target`` (the model's top-1 when None) at the
@@ -251,7 +258,7 @@ class InterventionEffect(Result):
         return intervention_figure(self)
 
 
-def generate(model, prompt: str, n_tokens: int, interventions: Sequence = ()) -> str:
+def generate(model: Model, prompt: str, n_tokens: int, interventions: Sequence = ()) -> str:
     """Greedy continuation of ``prompt`` (``n_tokens`` tokens, fewer at the context's end),
     with ``interventions`` applied at every step."""
     import torch
@@ -271,7 +278,7 @@ def generate(model, prompt: str, n_tokens: int, interventions: Sequence = ()) ->
 
 
 def switch_components(
-    model,
+    model: Model,
     prompt: str,
     components: Sequence[str],
     scale: float = 0.0,
@@ -317,6 +324,6 @@ def switch_components(
         target_rank_after=None if tid is None else rank(after),
         generated_before=generate(model, prompt, n_generate) if n_generate else "",
         generated_after=generate(model, prompt, n_generate, interventions) if n_generate else "",
-        probs_before=before.cpu().numpy().astype(np.float32),
-        probs_after=after.cpu().numpy().astype(np.float32),
+        probs_before=to_numpy(before).astype(np.float32),
+        probs_after=to_numpy(after).astype(np.float32),
     )

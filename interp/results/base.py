@@ -39,10 +39,14 @@ KINDS: dict[str, str] = {
     "ioi_circuit": "interp.studies.ioi_circuit.IOICircuit",
     "circuit_evaluation": "interp.studies.ioi_circuit.CircuitEvaluation",
     "ioi": "interp.studies.ioi_run.IOIRun",
+    "circuit_formation": "interp.studies.formation.CircuitFormation",
+    "knockout_check": "interp.studies.trained_checks.KnockoutCheck",
     "prompt_view": "interp.views.prompt.PromptView",
     "neuron_view": "interp.views.ffn.NeuronView",
     "attention_patterns": "interp.views.heads.AttentionPatterns",
     "head_table": "interp.views.heads.HeadTable",
+    "edge_circuit": "interp.methods.graph.Circuit",
+    "edge_faithfulness": "interp.methods.circuit_eval.FaithfulnessCurve",
 }
 
 

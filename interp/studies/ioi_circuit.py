@@ -33,49 +33,30 @@ All configurations run as one batched, chunked sweep.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
+from interp.core.components import Head, heads_text, parse_head
 from interp.core.errors import InterpError
 from interp.core.hooks import head_name, names_filter
+from interp.core.ioi_roles import DISCOVERY_ORDER, POSITIONS
+from interp.core.ioi_roles import PAPER_GPT2_SMALL as PAPER_GPT2_SMALL  # re-exported
 from interp.methods.attention import IOIAttention, ioi_attention
 from interp.methods.patching import BaseRun, Patch, run_patches, source_cache
 from interp.methods.path_patching import path_patch
 from interp.results.base import Result
 
-CLASSES = (
-    "name_mover",
-    "negative_name_mover",
-    "s_inhibition",
-    "induction",
-    "duplicate_token",
-    "previous_token",
-    "backup_name_mover",
-)
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
+
+#: the classes in the order the discovery finds them (and tables print them)
+CLASSES = DISCOVERY_ORDER
 #: where the paper keeps each class (mean-ablated at every other position), for evaluation
-PAPER_POSITIONS = {
-    "name_mover": "END",
-    "negative_name_mover": "END",
-    "backup_name_mover": "END",
-    "s_inhibition": "END",
-    "induction": "S2",
-    "duplicate_token": "S2",
-    "previous_token": "S1+1",
-}
-Head = tuple[int, int]
-#: the published 26-head circuit of GPT-2 small (Wang et al. 2022; /work/shared/PAPERS.md)
-PAPER_GPT2_SMALL: dict[str, list[list[int]]] = {
-    "name_mover": [[9, 6], [9, 9], [10, 0]],
-    "backup_name_mover": [[9, 0], [9, 7], [10, 1], [10, 2], [10, 6], [10, 10], [11, 2], [11, 9]],
-    "negative_name_mover": [[10, 7], [11, 10]],
-    "s_inhibition": [[7, 3], [7, 9], [8, 6], [8, 10]],
-    "induction": [[5, 5], [5, 8], [5, 9], [6, 9]],
-    "duplicate_token": [[0, 1], [0, 10], [3, 0]],
-    "previous_token": [[2, 2], [4, 11]],
-}
+PAPER_POSITIONS = POSITIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +73,23 @@ class Thresholds:
     pattern: float = 0.3
 
 
-def _key(head: Head) -> str:
-    return f"{head[0]}.{head[1]}"
+def _key(head: Any) -> str:
+    """A head's key in evidence and minimality tables (``"6.1"``)."""
+    return parse_head(head).key
+
+
+def circuit_table(circuit: Mapping[str, Sequence]) -> str:
+    """A circuit (class -> heads in any form) as a plain-text table, one line per class of
+    :data:`CLASSES` (``-`` for none), heads in their dotted form.
+
+    >>> print(circuit_table({"name_mover": [[6, 1], [6, 3]]}).splitlines()[1])
+    name_mover           6.1, 6.3
+    """
+    width = max(len(c) for c in CLASSES)
+    lines = [f"{'class'.ljust(width)}  heads (layer.head)"]
+    for cls in CLASSES:
+        lines.append(f"{cls.ljust(width)}  {heads_text(circuit.get(cls, []))}")
+    return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,19 +116,14 @@ class IOICircuit(Result):
 
     def heads(self, cls: str | None = None) -> list[Head]:
         classes = CLASSES if cls is None else (cls,)
-        return [tuple(h) for c in classes for h in self.circuit.get(c, [])]
+        return [parse_head(h) for c in classes for h in self.circuit.get(c, [])]
 
     def class_of(self, head: Head) -> str | None:
         return self.evidence.get(_key(head), {}).get("class")
 
     def table(self) -> str:
         """The circuit as a plain-text table: class -> heads."""
-        width = max(len(c) for c in CLASSES)
-        lines = [f"{'class'.ljust(width)}  heads (layer.head)"]
-        for cls in CLASSES:
-            heads = ", ".join(_key(h) for h in self.heads(cls)) or "-"
-            lines.append(f"{cls.ljust(width)}  {heads}")
-        return "\n".join(lines)
+        return circuit_table(self.circuit)
 
     def figure(self):
         from interp.figures.ioi import circuit_figure
@@ -140,7 +131,7 @@ class IOICircuit(Result):
         return circuit_figure(self)
 
 
-def direct_logit_attribution(model, task, interventions=()) -> tuple[np.ndarray, float]:
+def direct_logit_attribution(model: Model, task, interventions=()) -> tuple[np.ndarray, float]:
     """Mean DLA of every head at END on IO − S ([layer, head]) and the mean logit diff, with
     ``interventions`` (interp.core.interventions) applied."""
     from interp.core.interventions import hooks_for
@@ -154,7 +145,7 @@ def direct_logit_attribution(model, task, interventions=()) -> tuple[np.ndarray,
     return dla.cpu().numpy(), task.metric(logits).item()
 
 
-def abc_means(model, task, layers: Sequence[int] | None = None) -> dict[int, torch.Tensor]:
+def abc_means(model: Model, task, layers: Collection[int] | None = None) -> dict[int, torch.Tensor]:
     """Per-template, per-position means of every head's ``z`` over the corrupted (ABC)
     prompts, one row per prompt: ``{layer: [batch, pos, head, d_head]}``."""
     layers = range(model.cfg.n_layers) if layers is None else layers
@@ -168,19 +159,31 @@ def mean_ablation_interventions(
 ):
     """``Intervention`` s setting each head's output to its ABC mean, at every position or
     only at the task's named position ``at`` (one position per prompt)."""
+    from interp.core.components import parse_heads
     from interp.core.interventions import Component, Intervention
 
     where = None if at is None else task.positions[at]
     return [
-        Intervention(Component(layer, "head", h), value=means[layer][:, :, h], at=where)
-        for layer, h in heads
+        Intervention(Component.of(hd), value=means[hd.layer][:, :, hd.head], at=where)
+        for hd in parse_heads(heads)
     ]
 
 
 def discover_ioi_circuit(
-    model, task, thresholds: Thresholds = Thresholds(), progress_desc: bool = True
+    model: Model, task, thresholds: Thresholds = Thresholds(), progress_desc: bool = True
 ) -> IOICircuit:
-    """Find the IOI circuit's heads by class, in the paper's order (see module docstring)."""
+    """Find the IOI circuit's heads by class, in the paper's order (see module docstring).
+
+    >>> from interp.core.models import load
+    >>> from interp.tasks.ioi import ioi_task
+    >>> from interp.studies.ioi_circuit import discover_ioi_circuit
+    >>> model = load("reference:ioi")  # GPT-2 with the circuit planted
+    >>> found = discover_ioi_circuit(model, ioi_task(model, 12, seed=1), progress_desc=False)
+    >>> found.circuit["name_mover"], found.class_of("L4H2")
+    ([[6, 1], [6, 3]], 's_inhibition')
+    >>> print(found.table().splitlines()[1])
+    name_mover           6.1, 6.3
+    """
     from interp.tasks.ioi import check_has_heads
 
     check_has_heads(model)
@@ -216,7 +219,7 @@ def discover_ioi_circuit(
             "attn_previous_token": float(attn.previous_token[layer, h]),
         }
 
-    heads = [(lyr, h) for lyr in range(cfg.n_layers) for h in range(cfg.n_heads)]
+    heads = [Head(lyr, h) for lyr in range(cfg.n_layers) for h in range(cfg.n_heads)]
     dla_frac = dla / clean_ld
     for head in sorted(heads, key=lambda lh: -abs(dla_frac[lh])):
         frac = dla_frac[head]
@@ -270,8 +273,7 @@ def discover_ioi_circuit(
                 )  # fmt: skip
 
     for key, ev in evidence.items():
-        layer, h = (int(x) for x in key.split("."))
-        ev["corroborated"] = bool(_corroborated(ev["class"], attn, (layer, h), t.pattern))
+        ev["corroborated"] = bool(_corroborated(ev["class"], attn, parse_head(key), t.pattern))
     return IOICircuit(
         circuit={c: sorted([list(h) for h in circuit[c]]) for c in CLASSES},
         evidence=evidence,
@@ -294,6 +296,10 @@ def discover_ioi_circuit(
 
 def _corroborated(cls: str, attn: IOIAttention, head: Head, threshold: float) -> bool:
     """Does the head's attention pattern do its class's job?"""
+    return bool(_pattern_fits(cls, attn, head, threshold))
+
+
+def _pattern_fits(cls: str, attn: IOIAttention, head: Head, threshold: float) -> Any:
     if cls in ("name_mover", "negative_name_mover", "backup_name_mover"):
         if cls == "backup_name_mover":
             return True  # idle in the clean run by design: its evidence is the ablation
@@ -338,12 +344,12 @@ def _circuit_heads(circuit: Mapping[str, Sequence]) -> dict[Head, str]:
     out: dict[Head, str] = {}
     for cls, heads in circuit.items():
         for h in heads:
-            out[(int(h[0]), int(h[1]))] = cls
+            out[parse_head(h)] = cls
     return out
 
 
 def ablation_sweep(
-    model,
+    model: Model,
     task,
     keep: Sequence[Mapping[Head, str | None]],
     means: Mapping[int, torch.Tensor] | None = None,
@@ -374,7 +380,7 @@ def ablation_sweep(
 
 
 def evaluate_circuit(
-    model,
+    model: Model,
     task,
     circuit: Mapping[str, Sequence],
     positions: Mapping[str, str] | None = None,
@@ -392,10 +398,10 @@ def evaluate_circuit(
     if not members:
         raise InterpError("the circuit is empty; nothing to evaluate")
     cfg = model.cfg
-    for lyr, h in members:
-        if not (0 <= lyr < cfg.n_layers and 0 <= h < cfg.n_heads):
-            raise InterpError(f"circuit head {lyr}.{h} is outside {cfg.n_layers}x{cfg.n_heads}")
-    everything = [(lyr, h) for lyr in range(cfg.n_layers) for h in range(cfg.n_heads)]
+    for hd in members:
+        if not (0 <= hd.layer < cfg.n_layers and 0 <= hd.head < cfg.n_heads):
+            raise InterpError(f"circuit head {hd.key} is outside {cfg.n_layers}x{cfg.n_heads}")
+    everything = [Head(lyr, h) for lyr in range(cfg.n_layers) for h in range(cfg.n_heads)]
 
     def where(head: Head) -> str | None:
         return None if positions is None else positions.get(members[head])
@@ -480,11 +486,17 @@ def evaluate_circuit(
 def precision_recall(
     found: Mapping[str, Sequence], planted: Mapping[str, Sequence]
 ) -> dict[str, dict[str, float]]:
-    """Per class: precision and recall of the found heads against the planted ones."""
+    """Per class: precision and recall of the found heads against the planted ones.
+
+    >>> precision_recall({"name_mover": [[6, 1], [6, 2]]}, {"name_mover": ["6.1"]})["name_mover"]
+    {'precision': 0.5, 'recall': 1.0}
+    """
+    from interp.core.components import parse_heads
+
     out = {}
     for cls in CLASSES:
-        f = {tuple(h) for h in found.get(cls, [])}
-        p = {tuple(h) for h in planted.get(cls, [])}
+        f = set(parse_heads(found.get(cls, [])))
+        p = set(parse_heads(planted.get(cls, [])))
         tp = len(f & p)
         out[cls] = {
             "precision": tp / len(f) if f else float(not p),

@@ -28,17 +28,22 @@ only (where the answer is read out); every condition is one batched forward pass
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.core.arrays import to_numpy
 from interp.core.errors import InterpError
 from interp.core.interventions import Component, Intervention, run_with
 from interp.results.base import Result
 from interp.tasks.base import Task
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
 
 #: a layer "shows" a token when it is top-1 in at least this fraction of the prompts
 THRESHOLD = 0.5
@@ -162,7 +167,7 @@ def _ranks(logits: Float[Tensor, "batch vocab"], answers: Tensor) -> Tensor:
     return 1 + (logits > chosen).sum(1)
 
 
-def _last(model, tokens: Tensor, interventions=()) -> Tensor:
+def _last(model: Model, tokens: Tensor, interventions=()) -> Tensor:
     return run_with(model, tokens, interventions)[:, -1]
 
 
@@ -174,7 +179,7 @@ def first_layer(
 
 
 @torch.no_grad()
-def ffn_output(model, tokens: Tensor, layer: int) -> Float[Tensor, "batch d_model"]:
+def ffn_output(model: Model, tokens: Tensor, layer: int) -> Float[Tensor, "batch d_model"]:
     """FFN ``layer``'s output at the last position."""
     from interp.core.hooks import block_out_name
 
@@ -194,7 +199,7 @@ def _ffn_at_last(layer: int, last: int, value: Tensor | None = None) -> list[Int
 
 @torch.no_grad()
 def relation_recall(
-    model,
+    model: Model,
     task: Task,
     fact_tokens: Tensor,
     *,
@@ -225,7 +230,8 @@ def relation_recall(
     subjects = [s for s, _ in pairs]
     if fact_tokens.shape[0] != n:
         raise InterpError(f"fact_tokens has {fact_tokens.shape[0]} prompts; the task has {n}")
-    headline, headline_target = tuple(headline), tuple(headline_target)
+    headline = (headline[0], headline[1])
+    headline_target = (headline_target[0], headline_target[1])
     if headline not in pairs:
         headline = pairs[0]
     if headline_target not in pairs or headline_target == headline:
@@ -245,7 +251,7 @@ def relation_recall(
     top1 = lens["top1"].cpu()
     subject_top1 = (top1 == subject_ids.cpu()).float().mean(1).numpy()
     answer_top1 = (top1 == answers.cpu()).float().mean(1).numpy()
-    answer_mrr = (1.0 / lens["rank"][:, :, 1].float()).mean(1).cpu().numpy()
+    answer_mrr = to_numpy((1.0 / lens["rank"][:, :, 1].float()).mean(1))
     subject_layer = first_layer(subject_top1, layers)
     answer_layer = first_layer(answer_top1, layers)
     steps.update()
@@ -318,14 +324,14 @@ def relation_recall(
         ffn_layer_rule=rule,
         headline=list(headline),
         headline_target=list(headline_target),
-        o_vector=o_vector.cpu().numpy(),
+        o_vector=to_numpy(o_vector),
         held_out=[subjects[i] for i in held],
-        clean_rank=clean_rank.cpu().numpy(),
-        transfer_rank=transfer_rank.cpu().numpy(),
-        random_rank=random_rank.cpu().numpy(),
-        ablated_rank=ablated_rank.cpu().numpy(),
-        mean_ablated_rank=mean_rank.cpu().numpy(),
-        in_context_rank=in_context_rank.cpu().numpy(),
+        clean_rank=to_numpy(clean_rank),
+        transfer_rank=to_numpy(transfer_rank),
+        random_rank=to_numpy(random_rank),
+        ablated_rank=to_numpy(ablated_rank),
+        mean_ablated_rank=to_numpy(mean_rank),
+        in_context_rank=to_numpy(in_context_rank),
         clean_accuracy=acc(clean_rank),
         transfer_accuracy=acc(transfer_rank),
         random_baseline_accuracy=acc(random_rank),
@@ -342,7 +348,7 @@ def relation_recall(
 
 
 def recall_relation(
-    model,
+    model: Model,
     relation: str,
     other: str,
     mean_reference: str | None = None,

@@ -20,15 +20,16 @@ all take the same frozen :class:`Task`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.core.errors import InterpError
+from interp.core.errors import InterpError, PromptError
 from interp.core.metrics import LogitDiff
+from interp.core.tokens import single_token_id, to_tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,87 @@ class Task:
         ]:
             if value.shape != (n,):
                 raise InterpError(f"task {self.name!r}: {key} must have shape ({n},)")
+
+    @classmethod
+    def from_prompts(
+        cls,
+        model: Any,
+        clean: Sequence[str],
+        corrupted: Sequence[str],
+        answers: Sequence[str],
+        wrong: Sequence[str],
+        *,
+        name: str = "custom",
+        positions: Mapping[str, Sequence[int]] | None = None,
+        groups: Sequence[int] | None = None,
+    ) -> Task:
+        """A task from a researcher's own prompts.
+
+        ``clean[i]`` and ``corrupted[i]`` must tokenise to the same number of tokens (the
+        patched activations are aligned position by position); prompts of different lengths
+        are right-padded. ``answers[i]`` is the correct next token of ``clean[i]`` and
+        ``wrong[i]`` its contrast (the logit difference ``answer - wrong`` is the default
+        metric), each a single token as it appears after a space (GPT-2's ``" Mary"``;
+        a leading space is added when missing). ``END`` is each prompt's last token; more
+        named positions can be given per prompt (``positions={"S2": [9, 9]}``). ``groups``
+        (default: prompts of one token length form a group) are the templates that mean
+        ablation averages within.
+
+        >>> import interp
+        >>> model = interp.load("reference:ioi")
+        >>> task = interp.Task.from_prompts(
+        ...     model,
+        ...     clean=["When Mary and John went to the store, John gave a drink to"],
+        ...     corrupted=["When Alice and Bob went to the store, Carol gave a drink to"],
+        ...     answers=["Mary"], wrong=["John"])
+        >>> task.n_prompts, task.end.tolist()
+        (1, [14])
+        """
+        clean, corrupted = list(clean), list(corrupted)
+        answers, wrong = list(answers), list(wrong)
+        n = len(clean)
+        if n == 0:
+            raise PromptError("give at least one clean prompt")
+        for label, items in (("corrupted", corrupted), ("answers", answers), ("wrong", wrong)):
+            if len(items) != n:
+                raise PromptError(f"{label} has {len(items)} entries for {n} clean prompts")
+        clean_tokens, ends = tokenize_padded(model, clean)
+        corrupted_tokens, corrupted_ends = tokenize_padded(model, corrupted)
+        if not torch.equal(ends, corrupted_ends):
+            bad = int((ends != corrupted_ends).nonzero()[0, 0])
+            raise PromptError(
+                f"corrupted prompt {bad} has {int(corrupted_ends[bad]) + 1} tokens, its clean "
+                f"prompt {int(ends[bad]) + 1}: patching needs equal lengths "
+                f"({corrupted[bad]!r} vs {clean[bad]!r})"
+            )
+        device = clean_tokens.device
+
+        def ids(words: list[str]) -> Tensor:
+            return torch.tensor([single_token_id(model, w) for w in words], device=device)
+
+        named = {"END": ends}
+        for key, values in (positions or {}).items():
+            pos = torch.as_tensor(list(values), device=device)
+            if pos.shape != (n,) or bool((pos < 0).any()) or bool((pos > ends).any()):
+                raise PromptError(f"position {key!r} needs one index per prompt within it")
+            named[key] = pos
+        if groups is None:
+            _, inverse = torch.unique(ends, return_inverse=True)
+            group_ids = inverse.to(device)
+        else:
+            group_ids = torch.as_tensor(list(groups), device=device)
+        return cls(
+            name=name,
+            prompts=tuple(clean),
+            corrupted_prompts=tuple(corrupted),
+            clean_tokens=clean_tokens,
+            corrupted_tokens=corrupted_tokens,
+            answer_ids=ids(answers),
+            wrong_ids=ids(wrong),
+            positions=named,
+            groups=group_ids,
+            info={"answers": answers, "wrong": wrong},
+        )
 
     # -- shape ------------------------------------------------------------------------------
     @property
@@ -154,3 +236,18 @@ class Task:
             "corrupted_example": self.corrupted_prompts[0],
             **{k: v for k, v in self.info.items() if isinstance(v, (str, int, float, bool))},
         }
+
+
+def tokenize_padded(
+    model: Any, prompts: Sequence[str]
+) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, " batch"]]:
+    """Tokenise prompts of different lengths, right-padded; returns (tokens, END index)."""
+    rows = [to_tokens(model, p)[0] for p in prompts]
+    length = max(r.shape[0] for r in rows)
+    tok = model.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    out = torch.full((len(rows), length), int(pad or 0), dtype=rows[0].dtype)
+    for i, r in enumerate(rows):
+        out[i, : r.shape[0]] = r
+    ends = torch.tensor([r.shape[0] - 1 for r in rows])
+    return out.to(rows[0].device), ends.to(rows[0].device)

@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from interp.core.errors import InterpError, PromptError
-from interp.core.tokens import is_single_token, single_token_id, to_tokens
-from interp.tasks.base import Task
+from interp.core.tokens import is_single_token, single_token_id
+from interp.tasks.base import Task, tokenize_padded
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
+
 
 #: the paper's 15 BABA templates (subject first); the prompt stops before the answer
 BABA_TEMPLATES = [
@@ -75,7 +80,9 @@ def fill(template: str, io: str, s1: str, s2: str, place: str = "", obj: str = "
     return text.replace("[PLACE]", place).replace("[OBJECT]", obj)
 
 
-def _single_token_words(model, words: Sequence[str] | None, kind: str, need: int) -> list[str]:
+def _single_token_words(
+    model: Model, words: Sequence[str] | None, kind: str, need: int
+) -> list[str]:
     """User lists must be single tokens (clear error); default lists are filtered."""
     if words is None:
         kept = [w for w in default_words(kind) if is_single_token(model, w)]
@@ -106,7 +113,7 @@ def _find(row: list[int], ids: set[int], start: int = 0) -> int:
     return -1
 
 
-def _name_ids(model, name: str) -> set[int]:
+def _name_ids(model: Model, name: str) -> set[int]:
     """Token ids of ``name`` after a space and, if it is one token, at the very start."""
     ids = {single_token_id(model, name)}
     bare = model.tokenizer(name, add_special_tokens=False)["input_ids"]
@@ -116,7 +123,7 @@ def _name_ids(model, name: str) -> set[int]:
 
 
 def _positions(
-    model, tokens: torch.Tensor, ends: torch.Tensor, ios: list[str], ss: list[str]
+    model: Model, tokens: torch.Tensor, ends: torch.Tensor, ios: list[str], ss: list[str]
 ) -> dict[str, torch.Tensor]:
     io_pos, s1_pos, s2_pos = [], [], []
     for b, row in enumerate(tokens.tolist()):
@@ -133,24 +140,11 @@ def _positions(
         s1_pos.append(s1)
         s2_pos.append(s2)
     as_t = lambda x: torch.tensor(x, device=tokens.device)  # noqa: E731
-    s1 = as_t(s1_pos)
-    return {"IO": as_t(io_pos), "S1": s1, "S1+1": s1 + 1, "S2": as_t(s2_pos), "END": ends}
+    s1_t = as_t(s1_pos)
+    return {"IO": as_t(io_pos), "S1": s1_t, "S1+1": s1_t + 1, "S2": as_t(s2_pos), "END": ends}
 
 
-def tokenize_padded(model, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokenise prompts of different lengths, right-padded; returns (tokens, END index)."""
-    rows = [to_tokens(model, p)[0] for p in prompts]
-    length = max(r.shape[0] for r in rows)
-    tok = model.tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    out = torch.full((len(rows), length), int(pad or 0), dtype=rows[0].dtype)
-    for i, r in enumerate(rows):
-        out[i, : r.shape[0]] = r
-    ends = torch.tensor([r.shape[0] - 1 for r in rows])
-    return out.to(rows[0].device), ends.to(rows[0].device)
-
-
-def check_has_heads(model) -> None:
+def check_has_heads(model: Model) -> None:
     """The IOI analyses need attention heads; refuse a model without any, clearly."""
     if int(getattr(model.cfg, "n_heads", 0) or 0) <= 0:
         raise InterpError(
@@ -160,7 +154,7 @@ def check_has_heads(model) -> None:
 
 
 def ioi_task(
-    model,
+    model: Model,
     n_prompts: int = 50,
     seed: int = 0,
     corruption: str = "abc",
@@ -223,7 +217,7 @@ def ioi_task(
     )
 
 
-def _build(model, name, clean, corrupt, ios, ss, groups, info) -> Task:
+def _build(model: Model, name, clean, corrupt, ios, ss, groups, info) -> Task:
     clean_tokens, ends = tokenize_padded(model, clean)
     corrupted_tokens, corrupt_ends = tokenize_padded(model, corrupt)
     if corrupted_tokens.shape != clean_tokens.shape or not torch.equal(ends, corrupt_ends):
@@ -274,7 +268,7 @@ def infer_names(prompt: str, names: Sequence[str] | None = None) -> tuple[str, s
 
 
 def ioi_from_prompt(
-    model,
+    model: Model,
     prompt: str,
     io: str | None = None,
     s: str | None = None,

@@ -18,12 +18,16 @@ named positions are ``SUBJ`` (the queried subject) and ``END``.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import torch
 
 from interp.core.errors import InterpError, TokenizationError
 from interp.core.reference.vocab import CAPITALS, PAST_TENSE
 from interp.tasks.base import Task
+
+if TYPE_CHECKING:
+    from interp.core.models import Model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +85,9 @@ def get_relation(name: str) -> Relation:
     return RELATIONS[name]
 
 
-def usable_pairs(model, relation: Relation) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
+def usable_pairs(
+    model: Model, relation: Relation
+) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
     """Pairs whose subject and answer are single tokens for ``model``'s tokenizer, and the
     dropped ones as ``{"subject", "answer", "reason"}``."""
     from interp.core.tokens import single_token_id
@@ -102,7 +108,7 @@ def usable_pairs(model, relation: Relation) -> tuple[list[tuple[str, str]], list
 
 
 def relation_task(
-    model, relation: str | Relation = "capital", n_prompts: int | None = None, seed: int = 0
+    model: Model, relation: str | Relation = "capital", n_prompts: int | None = None, seed: int = 0
 ) -> Task:
     """The relation's few-shot prompts over its usable pairs (all of them unless
     ``n_prompts``; the order is fixed, ``seed`` only matters when subsampling)."""
@@ -155,7 +161,7 @@ def relation_task(
     )
 
 
-def fact_tokens(model, task: Task, relation: str | Relation) -> torch.Tensor:
+def fact_tokens(model: Model, task: Task, relation: str | Relation) -> torch.Tensor:
     """The task's clean prompts with the fact stated first ("The capital of Poland is
     Warsaw. Q: ..."): the answer is then in the context."""
     from interp.core.tokens import to_tokens
@@ -175,11 +181,11 @@ def analogy_questions(pairs: list[tuple[str, str]]) -> list[tuple[str, str, str,
     return out
 
 
-def capital_task(model, n_prompts: int | None = None, seed: int = 0) -> Task:
+def capital_task(model: Model, n_prompts: int | None = None, seed: int = 0) -> Task:
     """Country -> capital, in the :func:`interp.tasks.make_task` builder signature."""
     return relation_task(model, "capital", n_prompts=n_prompts, seed=seed)
 
 
-def past_tense_task(model, n_prompts: int | None = None, seed: int = 0) -> Task:
+def past_tense_task(model: Model, n_prompts: int | None = None, seed: int = 0) -> Task:
     """Present -> past tense, in the :func:`interp.tasks.make_task` builder signature."""
     return relation_task(model, "past_tense", n_prompts=n_prompts, seed=seed)

@@ -43,10 +43,14 @@ from interp.views.circuit import (
     ioi_run,
 )
 from interp.views.ffn import (
+    MEMORY_MODEL,
     PAPER_AGREEMENT,
+    NeuronStart,
     NeuronView,
     agreement_rows,
     example_html,
+    memory_neurons,
+    neuron_start,
     neuron_view,
     planted_neurons,
 )
@@ -58,7 +62,13 @@ from interp.views.heads import (
     head_table,
     pattern_figure,
 )
-from interp.views.prompt import PromptView, model_rows, planted_roles, prompt_view
+from interp.views.prompt import (
+    PromptView,
+    model_rows,
+    planted_placement,
+    planted_roles,
+    prompt_view,
+)
 from interp.views.recall import (
     layer_label,
     recall_pair_rows,
@@ -74,11 +84,13 @@ __all__ = [
     "IOI_CLASSES",
     "IOI_HEATMAPS",
     "IOI_PATHS",
+    "MEMORY_MODEL",
     "PAPER_AGREEMENT",
     "PAPER_IOI",
     "AttentionPatterns",
     "HeadTable",
     "IOIRunView",
+    "NeuronStart",
     "NeuronView",
     "PromptView",
     "agreement_rows",
@@ -99,10 +111,13 @@ __all__ = [
     "ioi_run",
     "layer_label",
     "model_choices",
+    "memory_neurons",
     "model_rows",
+    "neuron_start",
     "neuron_view",
     "pattern_figure",
     "planted_neurons",
+    "planted_placement",
     "planted_roles",
     "prompt_view",
     "recall_pair_rows",

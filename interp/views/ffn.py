@@ -60,9 +60,12 @@ def neuron_view(
         raise InterpError(
             f"layer {layer} does not exist; this model has layers 0..{cfg.n_layers - 1}."
         )
-    if not 0 <= neuron < cfg.d_mlp:
+    d_mlp = cfg.d_mlp or 0  # None: an attention-only model
+    if not 0 <= neuron < d_mlp:
         raise InterpError(
-            f"neuron {neuron} does not exist; layers have neurons 0..{cfg.d_mlp - 1}."
+            f"neuron {neuron} does not exist; layers have neurons 0..{d_mlp - 1}."
+            if d_mlp
+            else "this model has no MLPs, so no neurons."
         )
     store = ResultsStore()
     values = value_projections(model, layers=[layer], k=k, store=store)
@@ -101,6 +104,67 @@ def neuron_view(
             ),
             "",
         ),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuronStart:
+    """The neuron the FFN page opens on, and why; ``empty`` when every MLP of the model is
+    zero (nothing to browse), with ``elsewhere`` naming the memory neurons of the reference
+    model that has them."""
+
+    layer: int
+    neuron: int
+    why: str
+    value_norm: float
+    empty: bool = False
+    elsewhere: tuple[str, ...] = ()
+
+
+#: the reference model whose MLPs hold planted key-value memories
+MEMORY_MODEL = "reference:recall"
+
+
+def neuron_start(model: TransformerBridge) -> NeuronStart:
+    """Where the neuron browser starts: the first planted memory of a reference model, else
+    the neuron whose value vector is longest (it writes most); ``empty=True`` when all MLP
+    output weights are zero (e.g. ``reference:ioi``, whose mechanism is attention only).
+
+    Example::
+
+        >>> neuron_start(load("reference:ioi", device="cpu")).empty
+        True
+        >>> start = neuron_start(load("reference:recall", device="cpu"))
+        >>> start.why.startswith("planted memory")
+        True
+    """
+    import torch
+
+    with torch.no_grad():
+        norms = model.W_out.norm(dim=-1).float()  # [layer, d_mlp]
+    planted = planted_neurons(model)
+    if planted:
+        m = planted[0]
+        layer, neuron = int(m["layer"]), int(m["neuron"])
+        why = f"planted memory {m['trigger']!r} -> {m['target']!r}"
+        return NeuronStart(layer, neuron, why, float(norms[layer, neuron]))
+    best = int(norms.argmax())
+    layer, neuron = divmod(best, norms.shape[1])
+    norm = float(norms[layer, neuron])
+    if norm == 0.0:
+        return NeuronStart(0, 0, "every MLP is zero", 0.0, empty=True, elsewhere=memory_neurons())
+    return NeuronStart(layer, neuron, f"largest value norm of all {norms.numel()} neurons", norm)
+
+
+def memory_neurons(name: str = MEMORY_MODEL) -> tuple[str, ...]:
+    """The planted memories of reference model ``name`` as ``L2N14 (coffee -> cup)`` strings,
+    read from its build record (the model is built on disk if needed, not loaded)."""
+    from interp.core.models import resolve
+
+    _, _, planted = resolve(name)
+    return tuple(
+        f"L{m['layer']}N{m['neuron']} ({m['trigger']} → {m['target']})"
+        for m in (planted or {}).get("memories") or []
     )
 
 

@@ -150,6 +150,25 @@ class HeadTable(Result):
                 rows.append(row)
         return rows
 
+    def start_head(self) -> tuple[int, int, str]:
+        """The head a page opens on, and why: a planted name mover (it answers the IOI
+        prompt), else another planted head, else the head with the highest score.
+
+        Example::
+
+            >>> table = head_table(load("reference:ioi", device="cpu"))
+            >>> table.start_head()
+            (6, 1, 'planted name_mover')
+        """
+        for preferred in ("name_mover", None):
+            for key, role in sorted(self.roles.items(), key=lambda kv: _head_key(kv[0])):
+                if preferred is None or role == preferred:
+                    layer, head = _head_key(key)
+                    return layer, head, f"planted {role}"
+        name, best = max(self.scores.items(), key=lambda kv: float(np.max(kv[1])))
+        layer, head = (int(i) for i in np.unravel_index(int(np.argmax(best)), best.shape))
+        return layer, head, f"highest {name} score ({float(best[layer, head]):.2f})"
+
     def figure(self, score: str | None = None) -> go.Figure:
         import plotly.graph_objects as go
 
@@ -172,6 +191,11 @@ class HeadTable(Result):
             margin=dict(l=10, r=10, t=50, b=10),
         )
         return fig
+
+
+def _head_key(key: str) -> tuple[int, int]:
+    layer, head = key.split(".")
+    return int(layer), int(head)
 
 
 def head_table(model: TransformerBridge) -> HeadTable:

@@ -35,15 +35,42 @@ def model_rows(model: TransformerBridge) -> list[dict[str, str]]:
     return [{"property": k, "value": v} for k, v in rows]
 
 
+#: planted single heads of a reference model's record -> the role shown for them
+_PLANTED_HEADS = {"mover_head": "subject_mover", "retrieval_head": "retrieval"}
+
+
 def planted_roles(model: TransformerBridge) -> dict[tuple[int, int], str]:
-    """(layer, head) -> planted role, for reference models with a planted circuit."""
+    """(layer, head) -> planted role, for reference models with planted heads: the IOI
+    circuit's placement, and reference:recall's subject mover and retrieval head.
+
+    Example::
+
+        >>> planted_roles(load("reference:recall", device="cpu"))
+        {(1, 2): 'subject_mover', (2, 1): 'retrieval'}
+    """
+    from interp.core.models import record_of
+
+    planted = record_of(model).reference or {}
+    roles = {
+        (int(layer), int(head)): role
+        for role, heads in (planted.get("placement") or {}).items()
+        for layer, head in heads
+    }
+    for key, role in _PLANTED_HEADS.items():
+        if planted.get(key):
+            layer, head = planted[key]
+            roles[(int(layer), int(head))] = role
+    return roles
+
+
+def planted_placement(model: TransformerBridge) -> dict[str, list[list[int]]]:
+    """Planted role -> its [layer, head]s, for reference models with a planted circuit
+    (empty for other models): what :func:`interp.views.circuit_figure` draws."""
     from interp.core.models import record_of
 
     planted = record_of(model).reference or {}
     return {
-        (int(layer), int(head)): role
-        for role, heads in (planted.get("placement") or {}).items()
-        for layer, head in heads
+        role: [list(h) for h in heads] for role, heads in (planted.get("placement") or {}).items()
     }
 
 

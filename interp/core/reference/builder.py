@@ -23,6 +23,7 @@ a few matrix products, not an SVD per head; ``to_hf`` checks each head's rank fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -136,6 +137,7 @@ class ModelWriter:
     def to_hf(self):
         import torch
         from transformers import GPT2Config, GPT2LMHeadModel
+        from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 
         d, sp = self.space.d_model, self.space
         d_head = d // self.n_heads
@@ -177,7 +179,8 @@ class ModelWriter:
             t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
             model.transformer.wte.weight.copy_(t(sp.to_model(self.embed)))
             model.transformer.wpe.weight.copy_(t(sp.to_model(self.pos)))
-            for layer, block in enumerate(model.transformer.h):
+            for layer, module in enumerate(model.transformer.h):
+                block = cast(GPT2Block, module)  # a ModuleList yields plain Modules
                 for ln in (block.ln_1, block.ln_2):
                     ln.weight.fill_(gain)
                     ln.bias.zero_()

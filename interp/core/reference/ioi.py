@@ -33,20 +33,15 @@ from typing import Any
 
 import numpy as np
 
+from interp.core.ioi_roles import CLASSES
 from interp.core.reference.builder import FeatureSpace, ModelWriter
 from interp.core.reference.tokenizer import BOS, vocabulary
 from interp.core.reference.vocab import NAMES
 
 PARAMETERS = {"placement", "placement_seed", "n_layers", "n_heads"}
-ROLES = (
-    "previous_token",
-    "duplicate_token",
-    "induction",
-    "s_inhibition",
-    "name_mover",
-    "negative_name_mover",
-    "backup_name_mover",
-)
+#: the roles, in the order of :data:`interp.core.ioi_roles.CLASSES` (random placements draw
+#: role by role in this order)
+ROLES = CLASSES
 #: heads per role (GPT-2 small has 2, 3, 4, 4, 3, 2, 8; scaled down)
 ROLE_COUNTS = {
     "previous_token": 2,
@@ -85,7 +80,7 @@ def check_placement(
     placement: dict[str, list[tuple[int, int]]], n_layers: int, n_heads: int
 ) -> dict[str, list[tuple[int, int]]]:
     """Validate roles, ranges, uniqueness and the layer order the algorithm needs."""
-    placement = {r: [tuple(int(x) for x in lh) for lh in heads] for r, heads in placement.items()}
+    placement = {r: [(int(lh[0]), int(lh[1])) for lh in heads] for r, heads in placement.items()}
     if set(placement) != set(ROLES):
         raise ValueError(f"placement must give every role {ROLES}; got {sorted(placement)}")
     seen: set[tuple[int, int]] = set()
