@@ -11,7 +11,9 @@ complete in the store (every shard merged and written). Starting the Ray cluster
 the model in the workers are timed apart ("start-up"). Ray's overhead at 1 worker is
 ``1 - ray_1 / single`` (target: at most 15%). The single-process run and each Ray run are
 repeated ``--repeats`` times, alternating, and the median is reported, since other processes
-may share the machine.
+may share the machine. ``--threads 1`` gives the single process and every worker one torch
+thread each (a fair comparison on a machine whose cores are shared: there, two torch threads
+in one process can be several times slower than one, as they wait for each other).
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class Config:
     workers: list[int] = option([1, 2], "Ray worker counts to time")
     repeats: int = option(3, "timed runs of each configuration (the median is reported)")
     device: str = option("auto", "auto, cpu, cuda or mps")
+    threads: int = option(
+        0,
+        "torch threads of the single process, and per Ray worker (0: torch's default there, "
+        "this machine's CPUs shared out among the workers)",
+    )
     json: str = option("", "write the numbers to this JSON file")
 
 
@@ -85,7 +92,11 @@ def main(config: Config) -> dict:
     from interp.scale.mining import MinerPool
 
     require_ray()
-    out: dict = {"model": config.model, "tokens": config.tokens}
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    out: dict = {"model": config.model, "tokens": config.tokens, "threads": config.threads}
     single: dict[int, list[float]] = {n: [] for n in config.workers}
     rates: dict[int, list[float]] = {n: [] for n in config.workers}
     identical: list[bool] = []
@@ -97,7 +108,9 @@ def main(config: Config) -> dict:
         reference = None
         for n in config.workers:
             start = time.perf_counter()
-            with MinerPool(config.model, workers=n, device=config.device) as pool:
+            cpus = config.threads or None
+            with MinerPool(config.model, workers=n, device=config.device,
+                           cpus_per_worker=cpus) as pool:  # fmt: skip
                 startup = time.perf_counter() - start
                 devices = sorted({w["device"] for w in pool.workers})
                 print(f"ray, {n} worker(s): cluster + workers' models ready in {startup:.1f} s "

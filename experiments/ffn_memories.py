@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from interp.core.components import Neuron
 from interp.core.config import option
 from interp.experiment import run_script
 
@@ -129,9 +130,9 @@ def main(config: Config) -> dict[str, Any]:
     effects = []
     for i, att in enumerate(attributions):
         if planted:
-            switched = [f"L{planted[i]['layer']}N{planted[i]['neuron']}"]
+            switched = [str(Neuron(planted[i]["layer"], planted[i]["neuron"]))]
         else:
-            switched = [f"L{layer}N{n}" for layer, n, _ in att.top_neurons(config.switch_off)]
+            switched = [str(Neuron(layer, n)) for layer, n, _ in att.top_neurons(config.switch_off)]
         effects.append(
             switch_components(model, att.prompt, switched, 0.0, target=att.target_id, n_generate=3)
         )
@@ -232,10 +233,10 @@ def _planted_vs_found(model, memory, values, mining, att, eff) -> dict[str, Any]
     trigger_id = single_token_id(model, memory["trigger"])
     fires = np.where(mining.token[:, :, 0] == trigger_id, mining.activation[:, :, 0], -np.inf)
     slot, best = np.unravel_index(np.argmax(fires), fires.shape)
-    found_trigger = f"L{mining.layers[slot]}N{best}" if np.isfinite(fires.max()) else "-"
+    found_trigger = str(Neuron(mining.layers[slot], best)) if np.isfinite(fires.max()) else "-"
     value_top = values.top(layer, neuron, 1)[0][0].strip()
     top_layer, top_neuron, _ = att.top_neurons(1)[0]
-    planted, found_attr = f"L{layer}N{neuron}", f"L{top_layer}N{top_neuron}"
+    planted, found_attr = str(Neuron(layer, neuron)), str(Neuron(top_layer, top_neuron))
     after = eff.top_after[0][0].strip()
     return {
         "trigger": memory["trigger"],

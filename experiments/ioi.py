@@ -47,6 +47,11 @@ class Config:
     dla_threshold: float = option(0.1, "|DLA| of a (negative) name mover, fraction of clean LD")
     path_threshold: float = option(0.05, "path-patching effect, fraction of clean-corrupted gap")
     backup_threshold: float = option(0.05, "DLA rise of a backup name mover, fraction of LD")
+    force: bool = option(
+        False,
+        "run discovery even when the model shows no IOI behaviour (IO > S in < 90% of prompts "
+        "or mean logit difference < 1); the stored run is marked forced",
+    )
     store: bool = option(True, "record the run in the results store (kind 'ioi')")
     json: str | None = option(None, "write the summary JSON to this path")
 
@@ -88,7 +93,9 @@ def main(config: Config) -> dict[str, Any]:
     thresholds = Thresholds(
         dla=config.dla_threshold, path=config.path_threshold, backup=config.backup_threshold
     )
-    run = run_ioi(model, task, thresholds, log=lambda line: print(line, flush=True))
+    run = run_ioi(
+        model, task, thresholds, log=lambda line: print(line, flush=True), force=config.force
+    )
     print("\n" + run.report())
     if {record.name, Path(record.location).name} & set(PAPER_MODELS):
         print("\n" + run.paper_comparison())
@@ -98,7 +105,8 @@ def main(config: Config) -> dict[str, Any]:
         from interp.results.base import save
 
         stored = save(run, model=record, config=asdict(config), seed=config.seed)
-        print(f"\nstored run {stored.run_id} (kind 'ioi')")
+        forced = ", marked forced" if run.forced else ""
+        print(f"\nstored run {stored.run_id} (kind 'ioi'{forced})")
     print(f"done in {run.seconds:.0f} s")
     return run.summary()
 

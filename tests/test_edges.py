@@ -146,9 +146,10 @@ def _hand_metric(hf, task, keep: np.ndarray) -> float:
         final = pick(keep[0, 4], xc, xr) + pick(keep[1, 4], a, ar) + pick(keep[2, 4], m, mr)
         final = final + b_o
         logits = hf.lm_head(t.ln_f(final))[torch.arange(task.n_prompts), task.end]
-        diff = logits[torch.arange(task.n_prompts), task.answer_ids] - logits[
-            torch.arange(task.n_prompts), task.wrong_ids
-        ]
+        diff = (
+            logits[torch.arange(task.n_prompts), task.answer_ids]
+            - logits[torch.arange(task.n_prompts), task.wrong_ids]
+        )
     return float(diff.mean())
 
 
@@ -189,7 +190,7 @@ def test_curve_cpr_and_cmd_equal_a_hand_computation(one_head):
     assert curve.cpr == pytest.approx(cpr, rel=1e-3) and curve.cmd == pytest.approx(cmd, rel=1e-3)
     assert curve.faithfulness[-1] == pytest.approx(1.0, abs=1e-3)
     assert curve.faithfulness[0] == pytest.approx(0.0, abs=1e-3)
-    assert trapezoid([0, 1], [0, 1]) == 0.5 and tuple(curve.fractions) == MIB_FRACTIONS
+    assert trapezoid([0.0, 1.0], [0.0, 1.0]) == 0.5 and tuple(curve.fractions) == MIB_FRACTIONS
 
 
 def test_eap_equals_transformer_lens_edge_attribution(two_by_two):
@@ -207,8 +208,10 @@ def test_eap_equals_transformer_lens_edge_attribution(two_by_two):
 def test_exact_edge_patching_finds_the_planted_edges(placement_seed, ioi_model):
     from interp.core.models import load, record_of, reference_name
 
-    model = ioi_model if placement_seed is None else load(
-        reference_name("ioi", placement_seed=placement_seed), device="cpu"
+    model = (
+        ioi_model
+        if placement_seed is None
+        else load(reference_name("ioi", placement_seed=placement_seed), device="cpu")
     )
     task = ioi_task(model, n_prompts=2)
     truth = model_planted_edges(model)
@@ -303,3 +306,41 @@ def test_mean_ablation_and_other_metrics_run(one_head):
         c = edge_scores(model, task, "eap", metric=metric, ablation="mean")
         assert c.metric == metric and c.ablation == "mean"
         assert np.isfinite(c.edge_scores()).all()
+
+
+def test_edge_check_view_and_figures(one_head):
+    from interp.views.edges import edge_check, edge_rows
+
+    _, model, task = one_head
+    eap = edge_scores(model, task, "eap")
+    exact = edge_scores(model, task, "exact")
+    rows = edge_rows(eap, top=3)
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    check = edge_check(model, task, eap, rows[0]["edge"])
+    s, d = eap.graph.parse_edge(rows[0]["edge"])
+    assert check["exact"] == pytest.approx(float(exact.scores[s, d]), abs=1e-4)
+    assert check["estimate"] == pytest.approx(float(eap.scores[s, d]))
+    assert len(eap.figure(top=4).data) >= 2
+    assert len(faithfulness_curve(model, task, eap).figure().data) == 2
+
+
+def test_experiment_writes_the_json_the_issue_names(tmp_path, capsys):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "experiments/edges.py"
+    spec = importlib.util.spec_from_file_location("experiment_edges", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    out = tmp_path / "edges.json"
+    argv = ["--method", "eap", "--n-prompts", "3", "--n-resamples", "2", "--top-k", "20",
+            "--json", str(out)]  # fmt: skip
+    assert module.run_script(module.main, module.Config, argv) == 0
+    data = json.loads(out.read_text())
+    assert data["n_edges"] == 1997
+    entry = data["eap"]
+    assert set(entry) >= {"auroc", "cpr", "cmd", "jaccard", "seconds"}
+    assert entry["auroc"] > 0.95 and 0 <= entry["jaccard"] <= 1
+    assert "measured CPR" in capsys.readouterr().out

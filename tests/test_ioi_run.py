@@ -27,6 +27,8 @@ OLD_ARRAY_NAMES = {
     "attribution_exact", "attn_end_to_io", "attn_end_to_s", "attn_s2_to_s1",
     "attn_s2_to_s1_plus_1", "attn_previous_token", "minimality",
 }  # fmt: skip
+#: arrays added since (discovery's keys/values path patching and single-head ablation)
+ADDED_ARRAY_NAMES = {"pp_name_mover_kv", "single_ablation"}
 #: the paper's paths head to head on the default placement: PT->IND, IND->SI, DT->SI,
 #: SI->(NM, backup, negative), then every mover to the logits
 ARROWS = 2 * 2 + 2 * 2 + 2 * 2 + 2 * (2 + 2 + 1) + 5
@@ -71,9 +73,10 @@ def test_stored_format_is_the_old_scripts(run, ioi_model, store):
 
     summary, arrays = run.summary(), run.arrays()
     assert [k for k in summary if k in OLD_SUMMARY_KEYS] == OLD_SUMMARY_KEYS
-    assert set(arrays) == OLD_ARRAY_NAMES and all(a.dtype == np.float32 for a in arrays.values())
+    names = OLD_ARRAY_NAMES | ADDED_ARRAY_NAMES
+    assert set(arrays) == names and all(a.dtype == np.float32 for a in arrays.values())
     stored = save(run, model=ioi_model, config={"n_prompts": 4}, seed=0, store=store)
-    assert stored.kind == "ioi" and set(stored.array_names) == OLD_ARRAY_NAMES
+    assert stored.kind == "ioi" and set(stored.array_names) == names
     again = load_result(stored.run_id, store=store)
     assert isinstance(again, IOIRun) and again.summary() == summary
     assert again.circuit == run.circuit and again.evidence == run.evidence
@@ -152,7 +155,9 @@ def test_a_run_stored_by_the_old_script_lists_loads_and_draws(run, ioi_model, st
     assert isinstance(loaded, IOIRun) and loaded.seconds == 12.3 and loaded.extra == {}
     assert loaded.circuit == run.circuit and loaded.planted == record.reference["placement"]
     assert np.array_equal(loaded.minimality_scores, arrays["minimality"], equal_nan=True)
-    assert loaded.summary() == {**summary, "minimality_threshold": 0.01}
+    # fields added since then come back with their defaults (an old run was never forced)
+    defaults = {"minimality_threshold": 0.01, "forced": False, "warnings": []}
+    assert loaded.summary() == {**summary, **defaults}
     assert loaded.report() == run.report()
     # and it draws, through the view the dashboard uses
     view = ioi_run(handle.run_id, str(store.root))

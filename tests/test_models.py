@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from interp.core.errors import ModelNotFoundError, PromptError, TokenizationError
-from interp.core.models import load, parse_reference_name, record_of, reference_name
+from interp.core.models import (
+    load,
+    model_sources,
+    parse_reference_name,
+    record_of,
+    reference_name,
+)
 from interp.core.tokens import single_token_id, to_tokens
 
 
@@ -79,6 +85,11 @@ def test_models_dir_serves_hub_names(tiny_gpt2_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("INTERP_MODELS_DIR", str(tmp_path))
     model = load("gpt2-small", device="cpu")
     assert record_of(model).source == "hub" and record_of(model).n_layers == 4
+    # the alias finds the same folder, and `interp models` says where it is
+    assert record_of(load("gpt2", device="cpu")).location == str(tmp_path / "gpt2-small")
+    rows = {r["model"].split()[0]: r for r in model_sources()}
+    assert rows["gpt2"]["available"] == rows["gpt2-small"]["available"] == "yes"
+    assert str(tmp_path / "gpt2-small") in rows["gpt2"]["source"]
 
 
 def test_load_leaves_the_bridge_unmutated_and_the_record_goes_with_it(tiny_gpt2_dir):

@@ -235,6 +235,22 @@ class TestRayMining:
         np.testing.assert_array_equal(stored.activation, reference[0].activation)
 
 
+def assert_close(a, b, path="summary") -> None:
+    """Nested JSON values equal, floats to 1e-5 relative (1e-6 absolute)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert sorted(a) == sorted(b), path
+        for key in a:
+            assert_close(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6, nan_ok=True), path
+    else:
+        assert a == b, path
+
+
 # -- a grid of experiment runs ----------------------------------------------------------------
 @needs_ray
 @pytest.mark.slow
@@ -260,16 +276,21 @@ def test_grid_of_ioi_runs_on_ray_equals_runs_one_by_one(tmp_path, monkeypatch):
         module.main(config)
     alone = {r.config["placement_seed"]: r for r in ResultsStore(tmp_path / "one-by-one").list()}
     assert sorted(alone) == [0, 1, 2, 3]
+    # Equal up to float32 rounding: a Ray worker runs torch with its 1 CPU's thread, this
+    # process with 2, and the patching sums may round differently in the last bit (1.8e-7
+    # was seen); the found circuit, the planted placement and every score must agree.
     for seed, record in records.items():
         other = alone[seed]
         assert record.model == other.model and record.config == other.config
         strip = {k: v for k, v in record.summary.items() if k != "seconds"}
-        assert strip == {k: v for k, v in other.summary.items() if k != "seconds"}
-        arrays, expected = grid_store.arrays(record.run_id), ResultsStore(tmp_path / "one-by-one")
-        expected = expected.arrays(other.run_id)
+        assert_close(strip, {k: v for k, v in other.summary.items() if k != "seconds"})
+        assert record.summary["circuit"] == other.summary["circuit"]
+        arrays = grid_store.arrays(record.run_id)
+        expected = ResultsStore(tmp_path / "one-by-one").arrays(other.run_id)
         assert sorted(arrays) == sorted(expected) and len(arrays) > 10
         for name in expected:
-            np.testing.assert_array_equal(arrays[name], expected[name], err_msg=name)
+            np.testing.assert_allclose(arrays[name], expected[name], rtol=1e-5, atol=1e-6,
+                                       err_msg=name)  # fmt: skip
     planted = {json.dumps(r.summary["planted"], sort_keys=True) for r in records.values()}
     assert len(planted) == 4  # four different placements of the circuit
     # a second run of the grid finds every point stored

@@ -37,6 +37,8 @@ st.caption(
     f"{run.model} · {result.n_prompts or '?'} prompts (seed {result.seed}) · "
     f"e.g. “{result.example_prompt}” · stored {record.started_at[:19].replace('T', ' ')}"
 )
+for warning in run.warnings():
+    st.warning(f"{warning}. Read this circuit with care.", icon="⚠️")
 cols = st.columns(4)
 metrics = {r["quantity"]: r["measured"] for r in run.metric_rows()}
 for col, (label, value) in zip(cols, metrics.items()):

@@ -9,4 +9,5 @@ COMMAND_MODULES = [
     "interp.commands.lens",  # lens
     "interp.commands.neurons",  # neuron, mine
     "interp.commands.train",  # train
+    "interp.scale.cli",  # grid (Ray; imported only when the command runs)
 ]

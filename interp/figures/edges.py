@@ -50,10 +50,14 @@ def edge_graph_figure(
         score = float(scores[s, d])
         fig.add_trace(
             go.Scatter(
-                x=[x0, x1], y=[y0, y1], mode="lines",
+                x=[x0, x1],
+                y=[y0, y1],
+                mode="lines",
                 line={"width": 0.5 + 6 * abs(score) / (top or 1.0), "color": colours[qkv]},
-                hovertext=f"{src}->{destination_names[d]}: {score:.3g}", hoverinfo="text",
-                showlegend=False, opacity=0.6 if score >= 0 else 0.35,
+                hovertext=f"{src}->{destination_names[d]}: {score:.3g}",
+                hoverinfo="text",
+                showlegend=False,
+                opacity=0.6 if score >= 0 else 0.35,
             )  # fmt: skip
         )
         used.update((src, dst))
@@ -61,9 +65,14 @@ def edge_graph_figure(
     xy = np.array([_position(n, n_layers, n_heads) for n in names]).reshape(-1, 2)
     fig.add_trace(
         go.Scatter(
-            x=xy[:, 0], y=xy[:, 1], mode="markers+text", text=names, textposition="top center",
+            x=xy[:, 0],
+            y=xy[:, 1],
+            mode="markers+text",
+            text=names,
+            textposition="top center",
             marker={"size": 12, "color": "#ffbf00", "line": {"width": 1, "color": "black"}},
-            hoverinfo="text", showlegend=False,
+            hoverinfo="text",
+            showlegend=False,
         )  # fmt: skip
     )
     fig.update_layout(

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from interp.core.components import Head
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -44,7 +46,7 @@ def formation_figure(result: CircuitFormation, top: int = 6) -> go.Figure:
     n_heads = result.dla.shape[2]
     for flat in np.argsort(-final)[:top]:
         layer, head = divmod(int(flat), n_heads)
-        label = f"L{layer}H{head}"
+        label = str(Head(layer, head))
         fig.add_trace(
             go.Scatter(x=steps, y=result.dla[:, layer, head], name=label, legendgroup=label),
             row=2,

@@ -70,7 +70,8 @@ class FaithfulnessCurve(Result):
         from interp.figures.edges import faithfulness_figure
 
         return faithfulness_figure(
-            self.fractions, {"signed (CPR)": self.faithfulness, "|score| (CMD)": self.faithfulness_abs},
+            self.fractions,
+            {"signed (CPR)": self.faithfulness, "|score| (CMD)": self.faithfulness_abs},
             title=f"{self.method}: CPR {self.cpr:.2f}, CMD {self.cmd:.2f}",
         )
 
@@ -170,9 +171,7 @@ PLANTED_READS = (
 )
 
 
-def planted_edges(
-    placement: dict[str, list], n_layers: int, n_heads: int
-) -> np.ndarray:
+def planted_edges(placement: dict[str, list], n_layers: int, n_heads: int) -> np.ndarray:
     """``[n_sources, n_destinations]`` bool: the planted edges (:data:`PLANTED_READS`) of a
     ``reference:ioi`` placement (``record_of(model).reference["placement"]``); pairs whose
     sender is not upstream of the receiver are not edges and are skipped."""

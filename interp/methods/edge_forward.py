@@ -104,9 +104,15 @@ class GraphForward:
             w_o, b_o = _affine(b.o, self.n_heads * self.d_head, like)
             layers.append(
                 _Layer(
-                    b.ln1, torch.stack(ws), torch.stack(bs),
-                    w_o.view(self.n_heads, self.d_head, self.d_model), b_o,
-                    b.ln2, b.mlp_in, b.act, b.mlp_out,
+                    b.ln1,
+                    torch.stack(ws),
+                    torch.stack(bs),
+                    w_o.view(self.n_heads, self.d_head, self.d_model),
+                    b_o,
+                    b.ln2,
+                    b.mlp_in,
+                    b.act,
+                    b.mlp_out,
                 )  # fmt: skip
             )
         self.layers = layers

@@ -118,7 +118,7 @@ def prepare_edge_runs(
                     replaced_value, ablation, direction)  # fmt: skip
 
 
-def _sign(readout: Readout, direction: str) -> float:
+def importance_sign(readout: Readout, direction: str) -> float:
     """Importance from effect: the metric's loss when noising (KL is a loss already), its
     gain when denoising."""
     sign = 1.0 if readout.name == "kl" else -1.0
@@ -151,10 +151,15 @@ def eap_effects(
 
 
 def exact_effects(
-    model: Any, task: Any, runs: EdgeRuns, chunk: int | None = None
+    model: Any,
+    task: Any,
+    runs: EdgeRuns,
+    chunk: int | None = None,
+    only: np.ndarray | None = None,
 ) -> Float[Tensor, "n_sources n_destinations"]:
     """The exact change of the mean metric when each edge alone carries its replacement
-    value (one patched run per edge, batched; see the module docstring)."""
+    value (one patched run per edge, batched; see the module docstring); with ``only``
+    (a boolean ``[n_sources, n_destinations]`` mask) just those edges (others 0)."""
     f, g = runs.forward, runs.forward.graph
     prep = prepare_runs(model, task, runs.direction, set(), runs.readout)
     base = prep.base if runs.ablation == "patching" else dataclasses.replace(prep.base, shared=0)
@@ -172,7 +177,7 @@ def exact_effects(
         groups.append((layer, "mlp", [g.mlp_destination(layer)]))
     groups.append((g.n_layers - 1, "logits", [g.logits_destination]))
     effect = torch.zeros(g.real.shape)
-    real = torch.as_tensor(g.real)
+    real = torch.as_tensor(g.real if only is None else g.real & np.asarray(only, dtype=bool))
     todo = []
     for layer, kind, dests in groups:
         pairs = [(int(s), d) for d in dests for s in torch.nonzero(real[:, d])[:, 0]]
@@ -241,7 +246,7 @@ def edge_scores(
     else:
         effect = eap_effects(runs, ig_steps, integrated=method == "eap-ig")
     graph = EdgeGraph.of(model)
-    scores = _sign(runs.readout, runs.direction) * effect.detach().float().cpu().numpy()
+    scores = importance_sign(runs.readout, runs.direction) * effect.detach().float().cpu().numpy()
     from interp.core.models import record_of
 
     try:

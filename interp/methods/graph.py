@@ -126,7 +126,9 @@ class EdgeGraph:
 
     def destination_layer(self, index: int) -> int:
         """The block a destination reads in (the logits: ``n_layers``)."""
-        return self.n_layers if index == self.logits_destination else index // (3 * self.n_heads + 1)
+        return (
+            self.n_layers if index == self.logits_destination else index // (3 * self.n_heads + 1)
+        )
 
     @cached_property
     def source_names(self) -> list[str]:
@@ -191,7 +193,9 @@ class EdgeGraph:
                 dst = f"{node}<{x}>"
             i, j = self.source_names.index(src), self.destination_names.index(dst)
         except ValueError as err:
-            raise InterpError(f"not an edge of this {self.n_layers}x{self.n_heads} graph: {name!r}") from err
+            raise InterpError(
+                f"not an edge of this {self.n_layers}x{self.n_heads} graph: {name!r}"
+            ) from err
         if not self.real[i, j]:
             raise InterpError(f"{name!r} goes upstream: not an edge")
         return i, j
@@ -229,9 +233,11 @@ class Circuit(Result):
 
     >>> import numpy as np
     >>> g = EdgeGraph(1, 1, d_model=8)
-    >>> c = Circuit.from_scores(g, np.where(g.real, 1.0, np.nan), method="demo").top_n(2)
-    >>> c.n_kept, c.n_edges
-    (2, 8)
+    >>> c = Circuit.from_scores(g, np.where(g.real, 1.0, np.nan), method="demo")
+    >>> c.top_n(2, prune=False).kept_edges(), c.n_edges
+    (['input->a0.h0<q>', 'input->a0.h0<k>'], 8)
+    >>> c.top_n(2).n_kept  # pruned: a0.h0 has no kept edge out, so its inputs are dead
+    0
     """
 
     kind: ClassVar[str] = "edge_circuit"
@@ -330,13 +336,13 @@ class Circuit(Result):
     def nodes(self) -> list[str]:
         """The nodes the kept edges touch (sources with a kept edge out; the logits)."""
         g = self.graph
-        used = self.in_graph.any(1)
+        used = np.asarray(self.in_graph.any(1))
         return [n for i, n in enumerate(g.source_names) if used[i]] + ["logits"]
 
     def heads(self) -> list[tuple[int, int]]:
         """The node-level circuit: the heads with a kept edge out, as (layer, head)."""
         g = self.graph
-        used = self.in_graph.any(1)
+        used = np.asarray(self.in_graph.any(1))
         return [
             (layer, h)
             for layer in range(g.n_layers)
@@ -349,7 +355,7 @@ class Circuit(Result):
         """MIB's submission format (EAP-IG's ``Graph.to_json``): ``cfg``, ``nodes`` (name ->
         ``in_graph``) and ``edges`` (name -> ``score``, ``in_graph``)."""
         g = self.graph
-        used = self.in_graph.any(1)
+        used = np.asarray(self.in_graph.any(1))
         nodes = {name: {"in_graph": bool(used[i])} for i, name in enumerate(g.source_names)}
         nodes["logits"] = {"in_graph": True}
         edges = {
@@ -413,8 +419,12 @@ class Circuit(Result):
 
         circuit = self if self.n_kept else self.top_n(min(top, self.n_edges))
         return edge_graph_figure(
-            circuit.scores, circuit.in_graph, circuit.graph.source_names,
-            circuit.graph.destination_names, circuit.graph.owner, self.n_layers, self.n_heads,
+            circuit.scores,
+            circuit.in_graph,
+            circuit.graph.source_names,
+            circuit.graph.destination_names,
+            circuit.graph.owner,
+            self.n_layers,
+            self.n_heads,
             title=f"{self.method or 'edge'} circuit: {circuit.n_kept} of {self.n_edges} edges",
         )
-

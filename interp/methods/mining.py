@@ -501,8 +501,8 @@ def _identity(model: Model) -> dict[str, Any]:
     return {
         "name": record.name,
         "processing": record.weight_processing,
-        "n_layers": int(model.cfg.n_layers),
-        "d_mlp": int(model.cfg.d_mlp),
+        "n_layers": record.n_layers,
+        "d_mlp": record.d_mlp,
     }
 
 
@@ -530,13 +530,13 @@ def mine_shard(model: Model, task: ShardTask) -> ShardTopK:
     tw = task.windows
     if not tw.tokens.flags.writeable:  # e.g. read-only from Ray's object store
         tw = dataclasses.replace(tw, tokens=tw.tokens.copy(), lengths=tw.lengths.copy())
-    top = RunningTopK(len(task.layers), int(model.cfg.d_mlp), task.k, model.cfg.device)
+    top = RunningTopK(len(task.layers), task.model["d_mlp"], task.k, model.cfg.device)
     batches = tw.batches(task.batch_size)
     start, n_tokens = time.perf_counter(), 0
     with closing(_stream(model, tw, task.layers, top, batches, task.shard.first_window)) as steps:
         for n in steps:
             n_tokens += n
-    if torch.device(model.cfg.device).type == "cuda":
+    if torch.device(str(model.cfg.device)).type == "cuda":
         torch.cuda.synchronize()
     return ShardTopK(
         shard=task.shard.index,

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from interp.core.arrays import to_numpy
+from interp.core.components import heads_text
 from interp.core.errors import InterpError
 from interp.core.hooks import head_name, resid_name
 from interp.core.metrics import MetricLike, readout_for
@@ -74,7 +75,7 @@ class PathPatchingResult(Result):
     def target(self) -> str:
         if not self.receivers:
             return "logits"
-        heads = ", ".join(f"{lyr}.{h}" for lyr, h in self.receivers)
+        heads = heads_text(self.receivers)
         return f"{self.receiver_input} of {heads}"
 
     def figure(self):

@@ -18,6 +18,17 @@ Discovery (:func:`discover_ioi_circuit`), each step reading the heads the previo
    also removes what they write at the name positions themselves, which later heads read
    as keys; in ``reference:ioi`` that silences the backups' keys as well.)
 
+6. **Heads no class explains** (``complete=True``, the default): path patching into the
+   name movers' keys and values at every position (a sender that writes a name's identity
+   where the name mover reads it), then every head's own mean ablation (ABC means, every
+   position); a head moving the logit difference by at least ``ablation`` x the clean LD
+   joins the circuit as ``unclassified``, so faithfulness is judged on a complete circuit.
+
+Every relative bar has an absolute floor in logits (``Thresholds.*_floor``): the bar is the
+larger of the two, and every head's evidence records the bar and its margin from it. Each
+name mover records the name position it attends to from END (``attends_to``: IO, S1 or S2);
+its pattern corroborates it when that attention reaches ``pattern``, whichever name it is.
+
 Attention scores (END→IO, S2→S1, S2→S1+1, p→p−1) corroborate every class; each head comes
 with its evidence and the thresholds used (configurable: the planted model separates
 cleanly, real GPT-2 does not).
@@ -33,13 +44,14 @@ All configurations run as one batched, chunked sweep.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
-from interp.core.components import Head, heads_text, parse_head
+from interp.core.components import Head, HeadLike, heads_text, parse_head
 from interp.core.errors import InterpError
 from interp.core.hooks import head_name, names_filter
 from interp.core.ioi_roles import DISCOVERY_ORDER, POSITIONS
@@ -55,13 +67,18 @@ if TYPE_CHECKING:
 
 #: the classes in the order the discovery finds them (and tables print them)
 CLASSES = DISCOVERY_ORDER
+#: circuit members found by their causal effect alone, fitting no class of the paper
+UNCLASSIFIED = "unclassified"
 #: where the paper keeps each class (mean-ablated at every other position), for evaluation
 PAPER_POSITIONS = POSITIONS
 
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
-    """Classification thresholds (all fractions; recorded with every result)."""
+    """Classification thresholds (recorded with every result). Each relative bar (a fraction
+    of the clean logit difference or of the clean - corrupted gap) has an absolute floor in
+    logits beside it: the bar used is the larger of the two, so a model whose logit
+    difference is tiny (a random model: 0.02) cannot turn noise into a circuit."""
 
     #: |DLA| of a (negative) name mover, as a fraction of the clean logit difference
     dla: float = 0.1
@@ -71,6 +88,31 @@ class Thresholds:
     backup: float = 0.05
     #: attention score that counts as corroborating a class
     pattern: float = 0.3
+    #: absolute floor of a (negative) name mover's |DLA|, in logits: a quarter logit is a
+    #: 1.28x change of the odds IO : S, the smallest direct effect worth naming a role for
+    dla_floor: float = 0.25
+    #: absolute floor of a sender's path-patching effect, in logits of IO - S
+    path_floor: float = 0.1
+    #: absolute floor of a backup's DLA rise, in logits
+    backup_floor: float = 0.1
+    #: |change of the logit difference| when one head alone is mean-ablated (ABC means,
+    #: every position), fraction of the clean LD, for a head no paper class explains
+    ablation: float = 0.1
+    #: absolute floor of that change, in logits
+    ablation_floor: float = 0.25
+    #: gate: fraction of prompts with IO > S the model must reach before discovery runs
+    min_io_over_s: float = 0.9
+    #: gate: mean clean logit difference (logits) the model must reach: 1 logit is IO
+    #: e = 2.7 times as likely as S (GPT-2 small: 3.55, paper); below it the per-head
+    #: effects the bars measure are of the order of the prompt-to-prompt noise
+    min_logit_diff: float = 1.0
+    #: a circuit holding more than this fraction of all heads, and more heads than
+    #: ``max_circuit_heads``, is flagged as implausible
+    max_circuit_fraction: float = 1 / 3
+    #: the size of the paper's whole GPT-2 small circuit (26 heads): a small model may
+    #: use a large share of its heads (reference:ioi plants 13 of its 32), so a circuit no
+    #: larger than the paper's is not flagged for its share alone
+    max_circuit_heads: int = 26
 
 
 def _key(head: Any) -> str:
@@ -89,6 +131,8 @@ def circuit_table(circuit: Mapping[str, Sequence]) -> str:
     lines = [f"{'class'.ljust(width)}  heads (layer.head)"]
     for cls in CLASSES:
         lines.append(f"{cls.ljust(width)}  {heads_text(circuit.get(cls, []))}")
+    if circuit.get(UNCLASSIFIED):
+        lines.append(f"{UNCLASSIFIED.ljust(width)}  {heads_text(circuit[UNCLASSIFIED])}")
     return "\n".join(lines)
 
 
@@ -113,12 +157,16 @@ class IOICircuit(Result):
     attn_s2_to_s1: np.ndarray
     attn_s2_to_s1_plus_1: np.ndarray
     attn_previous_token: np.ndarray
+    #: [layer, head] path patching into the name movers' keys and values at every position
+    pp_name_mover_kv: np.ndarray | None = None
+    #: [layer, head] change of the logit difference with that head alone mean-ablated
+    single_ablation: np.ndarray | None = None
 
     def heads(self, cls: str | None = None) -> list[Head]:
-        classes = CLASSES if cls is None else (cls,)
+        classes = (*CLASSES, UNCLASSIFIED) if cls is None else (cls,)
         return [parse_head(h) for c in classes for h in self.circuit.get(c, [])]
 
-    def class_of(self, head: Head) -> str | None:
+    def class_of(self, head: HeadLike) -> str | None:
         return self.evidence.get(_key(head), {}).get("class")
 
     def table(self) -> str:
@@ -155,7 +203,7 @@ def abc_means(model: Model, task, layers: Collection[int] | None = None) -> dict
 
 
 def mean_ablation_interventions(
-    task, heads: Sequence[Head], means: Mapping[int, torch.Tensor], at: str | None = None
+    task, heads: Sequence[HeadLike], means: Mapping[int, torch.Tensor], at: str | None = None
 ):
     """``Intervention`` s setting each head's output to its ABC mean, at every position or
     only at the task's named position ``at`` (one position per prompt)."""
@@ -170,7 +218,12 @@ def mean_ablation_interventions(
 
 
 def discover_ioi_circuit(
-    model: Model, task, thresholds: Thresholds = Thresholds(), progress_desc: bool = True
+    model: Model,
+    task,
+    thresholds: Thresholds = Thresholds(),
+    progress_desc: bool = True,
+    force: bool = False,
+    complete: bool = True,
 ) -> IOICircuit:
     """Find the IOI circuit's heads by class, in the paper's order (see module docstring).
 
@@ -194,14 +247,14 @@ def discover_ioi_circuit(
     with torch.no_grad():
         corrupted_ld = task.metric(model(task.corrupted_tokens)).item()
     dla, clean_ld = direct_logit_attribution(model, task)
-    if clean_ld <= 0:
+    if clean_ld <= 0 and not force:
         raise InterpError(
             f"the model does not prefer IO over S on these prompts (mean logit difference "
-            f"{clean_ld:.2f}); there is no IOI behaviour to explain"
+            f"{clean_ld:.2f}); there is no IOI behaviour to explain (force=True runs anyway)"
         )
     attn: IOIAttention = ioi_attention(model, task)
     evidence: dict[str, dict[str, Any]] = {}
-    circuit: dict[str, list[Head]] = {c: [] for c in CLASSES}
+    circuit: dict[str, list[Head]] = {c: [] for c in (*CLASSES, UNCLASSIFIED)}
 
     def assign(cls: str, head: Head, step: str, **scores: Any) -> None:
         if _key(head) in evidence:
@@ -211,7 +264,7 @@ def discover_ioi_circuit(
         evidence[_key(head)] = {
             "class": cls,
             "step": step,
-            **{k: float(v) for k, v in scores.items()},
+            **{k: v if isinstance(v, str) else float(v) for k, v in scores.items()},
             "attn_end_to_io": float(attn.end_to_io[layer, h]),
             "attn_end_to_s": float(attn.end_to_s1[layer, h] + attn.end_to_s2[layer, h]),
             "attn_s2_to_s1": float(attn.s2_to_s1[layer, h]),
@@ -220,18 +273,24 @@ def discover_ioi_circuit(
         }
 
     heads = [Head(lyr, h) for lyr in range(cfg.n_layers) for h in range(cfg.n_heads)]
-    dla_frac = dla / clean_ld
-    for head in sorted(heads, key=lambda lh: -abs(dla_frac[lh])):
-        frac = dla_frac[head]
-        if frac >= t.dla:
-            assign("name_mover", head, "dla", dla=dla[head], dla_fraction=frac, threshold=t.dla)
-        elif frac <= -t.dla:
+    scale = abs(clean_ld)
+    dla_bar = max(t.dla * scale, t.dla_floor)  # logits
+    dla_frac = dla / scale if scale > 0 else np.zeros(shape)
+    for head in sorted(heads, key=lambda lh: -abs(dla[lh])):
+        value = float(dla[head])
+        if abs(value) >= dla_bar:
+            positive = value > 0
             assign(
-                "negative_name_mover", head, "dla", dla=dla[head], dla_fraction=frac,
-                threshold=-t.dla,
+                "name_mover" if positive else "negative_name_mover", head, "dla",
+                dla=value, dla_fraction=dla_frac[head], threshold=t.dla if positive else -t.dla,
+                bar=dla_bar if positive else -dla_bar, margin=abs(value) - dla_bar,
+                unit="logits (DLA at END)",
             )  # fmt: skip
 
     desc = "path patching" if progress_desc else None
+
+    gap = abs(clean_ld - corrupted_ld)
+    path_bar = max(t.path, t.path_floor / gap) if gap > 0 else math.inf  # fraction of the gap
 
     def path_step(receivers, inputs, positions, cls_of, step):
         if not receivers:
@@ -241,8 +300,12 @@ def discover_ioi_circuit(
         )
         effect = np.nan_to_num(result.effect)
         for head in sorted(heads, key=lambda lh: effect[lh]):
-            if effect[head] <= -t.path:
-                assign(cls_of(head), head, step, path_effect=effect[head], threshold=-t.path)
+            if effect[head] <= -path_bar:
+                assign(
+                    cls_of(head), head, step, path_effect=effect[head], threshold=-t.path,
+                    bar=-path_bar, margin=-effect[head] - path_bar,
+                    unit="fraction of the clean - corrupted gap",
+                )  # fmt: skip
         return result.effect
 
     pp_nm = path_step(circuit["name_mover"], "q", "END", lambda h: "s_inhibition", "nm_queries")
@@ -263,19 +326,55 @@ def discover_ioi_circuit(
         means = abc_means(model, task, sorted({lyr for lyr, _ in circuit["name_mover"]}))
         ablate = mean_ablation_interventions(task, circuit["name_mover"], means, "END")
         dla_ablated, ablated_ld = direct_logit_attribution(model, task, ablate)
-        rise = (dla_ablated - dla) / clean_ld
+        rise = dla_ablated - dla  # logits
+        backup_bar = max(t.backup * scale, t.backup_floor)
         for head in sorted(heads, key=lambda lh: -rise[lh]):
-            if rise[head] >= t.backup and head not in circuit["name_mover"]:
+            if rise[head] >= backup_bar and head not in circuit["name_mover"]:
                 assign(
                     "backup_name_mover", head, "name_mover_ablation",
-                    dla=dla[head], dla_ablated=dla_ablated[head], dla_rise_fraction=rise[head],
-                    threshold=t.backup, logit_diff_ablated=ablated_ld,
+                    dla=dla[head], dla_ablated=dla_ablated[head],
+                    dla_rise_fraction=rise[head] / scale, threshold=t.backup,
+                    logit_diff_ablated=ablated_ld, bar=backup_bar,
+                    margin=rise[head] - backup_bar, unit="logits (DLA rise)",
                 )  # fmt: skip
 
+    # heads the paper's classes miss (a trained model need not split its work the paper's
+    # way): senders into the name movers' keys and values at every position, then heads
+    # whose own mean ablation moves the logit difference; both join as "unclassified"
+    pp_kv = nan
+    single = nan
+    if complete and circuit["name_mover"]:
+        pp_kv = path_step(
+            circuit["name_mover"], "kv", None, lambda h: UNCLASSIFIED, "nm_keys_values"
+        )
+    if complete:
+        means_all = abc_means(model, task)
+        keep: list[dict[HeadLike, str | None]] = [
+            {o: None for o in heads if o != hd} for hd in heads
+        ]
+        sweep_desc = "single-head ablation" if progress_desc else None
+        values = ablation_sweep(model, task, keep, means_all, sweep_desc)
+        single = (values - clean_ld).reshape(shape)
+        ablation_bar = max(t.ablation * scale, t.ablation_floor)
+        for head in sorted(heads, key=lambda lh: -abs(single[lh])):
+            if abs(single[head]) >= ablation_bar:
+                assign(
+                    UNCLASSIFIED, head, "single_ablation", ablation_effect=single[head],
+                    threshold=t.ablation, bar=ablation_bar,
+                    margin=abs(single[head]) - ablation_bar,
+                    unit="logits (|LD change|, head mean-ablated)",
+                )  # fmt: skip
     for key, ev in evidence.items():
         ev["corroborated"] = bool(_corroborated(ev["class"], attn, parse_head(key), t.pattern))
+    for key, ev in evidence.items():
+        if ev["class"] in ("name_mover", "negative_name_mover"):
+            head = parse_head(key)
+            ev["attends_to"], ev["attn_end_max"] = _end_source(attn, head)
+    found = {c: sorted([list(h) for h in circuit[c]]) for c in CLASSES}
+    if circuit[UNCLASSIFIED]:
+        found[UNCLASSIFIED] = sorted([list(h) for h in circuit[UNCLASSIFIED]])
     return IOICircuit(
-        circuit={c: sorted([list(h) for h in circuit[c]]) for c in CLASSES},
+        circuit=found,
         evidence=evidence,
         thresholds=dataclasses.asdict(t),
         clean_logit_diff=clean_ld,
@@ -291,7 +390,20 @@ def discover_ioi_circuit(
         attn_s2_to_s1=attn.s2_to_s1,
         attn_s2_to_s1_plus_1=attn.s2_to_s1_plus_1,
         attn_previous_token=attn.previous_token,
+        pp_name_mover_kv=pp_kv,
+        single_ablation=single,
     )
+
+
+def _end_source(attn: IOIAttention, head: Head) -> tuple[str, float]:
+    """The name position a head attends to most from END, and that attention."""
+    scores = {
+        "IO": float(attn.end_to_io[head]),
+        "S1": float(attn.end_to_s1[head]),
+        "S2": float(attn.end_to_s2[head]),
+    }
+    best = max(scores, key=lambda k: scores[k])
+    return best, scores[best]
 
 
 def _corroborated(cls: str, attn: IOIAttention, head: Head, threshold: float) -> bool:
@@ -300,10 +412,14 @@ def _corroborated(cls: str, attn: IOIAttention, head: Head, threshold: float) ->
 
 
 def _pattern_fits(cls: str, attn: IOIAttention, head: Head, threshold: float) -> Any:
+    if cls == UNCLASSIFIED:
+        return True  # no class to fit: its evidence is causal (path patching, ablation)
     if cls in ("name_mover", "negative_name_mover", "backup_name_mover"):
         if cls == "backup_name_mover":
             return True  # idle in the clean run by design: its evidence is the ablation
-        return attn.end_to_io[head] > attn.end_to_s1[head] + attn.end_to_s2[head]
+        # a mover copies (or suppresses) the name it attends to from END, whichever name
+        # position that is (a trained model may read S2 and write -S); see "attends_to"
+        return _end_source(attn, head)[1] >= threshold
     if cls == "s_inhibition":
         return attn.end_to_s2[head] >= threshold
     if cls == "duplicate_token":
@@ -351,7 +467,7 @@ def _circuit_heads(circuit: Mapping[str, Sequence]) -> dict[Head, str]:
 def ablation_sweep(
     model: Model,
     task,
-    keep: Sequence[Mapping[Head, str | None]],
+    keep: Sequence[Mapping[HeadLike, str | None]],
     means: Mapping[int, torch.Tensor] | None = None,
     desc: str | None = None,
 ) -> np.ndarray:
@@ -370,9 +486,10 @@ def ablation_sweep(
     for layer in range(cfg.n_layers):
         mask = torch.ones(n, batch, seq_len, cfg.n_heads, dtype=torch.bool, device=device)
         for i, kept in enumerate(keep):
-            for (lyr, h), where in kept.items():
-                if lyr == layer:
-                    mask[i, :, :, h] = False if where is None else ~at[where]
+            for head, where in kept.items():
+                hd = parse_head(head)
+                if hd.layer == layer:
+                    mask[i, :, :, hd.head] = False if where is None else ~at[where]
         patches.append(Patch(head_name(layer, "z"), means[layer], mask[..., None]))
     values = run_patches(model, BaseRun.of(model, task.clean_tokens), patches, n,
                          task.readout, desc=desc)  # fmt: skip

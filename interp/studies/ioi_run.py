@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from interp.core.components import Head, heads_text, parse_head
+from interp.core.errors import InterpError
 from interp.core.ioi_roles import PAPER_GPT2_SMALL, PAPER_METRICS, PAPER_MODELS, class_key
 from interp.results.base import Result
 from interp.studies.ioi_circuit import (
@@ -84,6 +85,11 @@ class IOIRun(Result):
     precision_recall: dict[str, dict[str, float]] | None = None
     minimality_threshold: float = 0.01
     seconds: float | None = None
+    #: discovery ran past the IOI-behaviour gate (``run_ioi(force=True)``): read with care
+    forced: bool = False
+    #: what a reader must know before trusting the circuit (forced past the gate,
+    #: implausibly large circuit); empty for a clean run
+    warnings: list[str] = dataclasses.field(default_factory=list)
     #: summary entries this class has no field for (kept, and stored again)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     # -- arrays ([layer, head] unless noted; float32) --------------------------------------
@@ -105,6 +111,8 @@ class IOIRun(Result):
     attn_s2_to_s1_plus_1: np.ndarray | None = None
     attn_previous_token: np.ndarray | None = None
     minimality_scores: np.ndarray | None = None  # nan outside the circuit
+    pp_name_mover_kv: np.ndarray | None = None  # path patching into the NMs' keys and values
+    single_ablation: np.ndarray | None = None  # LD change with one head mean-ablated
 
     # -- store format ---------------------------------------------------------------------
     @classmethod
@@ -194,10 +202,12 @@ class IOIRun(Result):
         numbers, faithfulness, attribution vs exact, the thresholds and (reference models)
         planted vs found."""
         pct = lambda v: f"{100 * (v if v is not None else math.nan):.1f}%"  # noqa: E731
-        lines = [
-            f"IOI circuit of {self.model} ({self.n_prompts} prompts, seed {self.seed})",
-            self.table(),
-            "",
+        lines = [f"IOI circuit of {self.model} ({self.n_prompts} prompts, seed {self.seed})"]
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        lines += [self.table(), ""]
+        if self.evidence:
+            lines += [self.evidence_table(), ""]
+        lines += [
             f"mean logit difference IO - S: {self.logit_diff:.2f}",
             f"IO top-1: {pct(self.io_top1)}   IO > S: {pct(self.io_over_s)}   "
             f"P(IO): {_num(self.io_prob)}",
@@ -214,12 +224,35 @@ class IOIRun(Result):
         )
         lines.append(
             "thresholds: "
-            + ", ".join(f"{k} {v}" for k, v in self.thresholds.items())
-            + " (fractions of the clean logit difference / clean-corrupted gap)"
+            + ", ".join(f"{k} {v:.3g}" for k, v in self.thresholds.items())
+            + " (dla, backup: fractions of the clean logit difference; path: of the clean -"
+            " corrupted gap; *_floor and min_logit_diff: logits; each bar is the larger of"
+            " the fraction and its floor)"
         )
         if self.planted:
             lines += ["", self.planted_comparison()]
         return "\n".join(lines)
+
+    def evidence_table(self) -> str:
+        """One line per circuit head: its class, the step that found it, the measured value,
+        the bar it had to pass and its margin from that bar (same unit; > 0 passes)."""
+        rows = [("head", "class", "step", "value", "bar", "margin", "unit")]
+        for key, ev in sorted(self.evidence.items(), key=lambda kv: parse_head(kv[0])):
+            value = next(
+                (ev[k] for k in ("path_effect", "ablation_effect", "dla") if k in ev), None
+            )
+            if ev.get("step") == "name_mover_ablation":
+                value = ev.get("dla_ablated", math.nan) - ev.get("dla", math.nan)
+            bar = ev.get("bar", ev.get("threshold"))
+            rows.append(
+                (
+                    key, str(ev.get("class", "")), str(ev.get("step", "")), _num(value, 3),
+                    _num(bar, 3), _num(ev.get("margin"), 3), str(ev.get("unit", "")),
+                )
+            )  # fmt: skip
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+        return "evidence (margin: value past its bar)\n" + "\n".join(lines)
 
     def planted_comparison(self) -> str:
         """Per class: planted heads, found heads, precision and recall."""
@@ -296,6 +329,46 @@ def stored_circuit(summary: Mapping[str, Any]) -> dict[str, list]:
     return out
 
 
+def behaviour_failures(logit_diff: float, io_over_s: float, thresholds: Thresholds) -> list[str]:
+    """The IOI-behaviour bars the model misses (empty: it passes), each with the measured
+    value beside the bar.
+
+    >>> behaviour_failures(0.02, 0.55, Thresholds())[0]
+    'IO > S in 55.0% of prompts (needs >= 90.0%)'
+    """
+    out = []
+    if not io_over_s >= thresholds.min_io_over_s:
+        out.append(
+            f"IO > S in {io_over_s:.1%} of prompts (needs >= {thresholds.min_io_over_s:.1%})"
+        )
+    if not logit_diff >= thresholds.min_logit_diff:
+        out.append(
+            f"mean logit difference IO - S {logit_diff:.2f} "
+            f"(needs >= {thresholds.min_logit_diff:.2f} logits)"
+        )
+    return out
+
+
+def implausible_circuit(size: int, n_heads: int, thresholds: Thresholds) -> str | None:
+    """The warning for a circuit of ``size`` of a model's ``n_heads`` heads, if it is
+    implausibly large (more than ``max_circuit_fraction`` of all heads and more than the
+    paper's whole circuit); else None.
+
+    >>> implausible_circuit(119, 144, Thresholds())[:40]
+    'implausible circuit: 119 of 144 heads (m'
+    >>> implausible_circuit(13, 32, Thresholds()) is None  # reference:ioi's planted circuit
+    True
+    """
+    t = thresholds
+    if size > t.max_circuit_fraction * n_heads and size > t.max_circuit_heads:
+        return (
+            f"implausible circuit: {size} of {n_heads} heads (more than "
+            f"{t.max_circuit_fraction:.0%} of all heads and more than the "
+            f"{t.max_circuit_heads} of the paper's whole GPT-2 small circuit)"
+        )
+    return None
+
+
 def run_ioi(
     model: Any,
     task: Any,
@@ -304,11 +377,17 @@ def run_ioi(
     positions: Sequence[str] = NAMED_POSITIONS,
     planted: Mapping[str, Sequence] | None = None,
     log: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> IOIRun:
     """The IOI study of ``model`` on ``task`` (an :func:`~interp.tasks.ioi.ioi_task`), see
     the module docstring; ``thresholds`` are the discovery's (default: ``Thresholds()``).
     ``planted`` (default: the placement a ``reference:ioi`` model was built with) adds
     precision and recall per class; ``log`` gets one line per stage.
+
+    Discovery needs real IOI behaviour: IO > S in at least ``thresholds.min_io_over_s`` of
+    the prompts and a mean logit difference of at least ``thresholds.min_logit_diff``
+    logits; otherwise an :class:`~interp.core.errors.InterpError` says which bar failed.
+    ``force=True`` runs anyway and marks the run ``forced`` (with a warning).
 
     >>> from interp.core.models import load
     >>> from interp.tasks.ioi import ioi_task
@@ -340,8 +419,25 @@ def run_ioi(
     io_prob = float(final.softmax(-1).gather(1, task.answer_ids[:, None]).mean())
     ld_positive = float((ld > 0).float().mean())
 
+    thresholds = thresholds or Thresholds()
+    warnings: list[str] = []
+    failed = behaviour_failures(float(ld.mean()), ld_positive, thresholds)
+    if failed and not force:
+        raise InterpError(
+            f"{record.name} shows no IOI behaviour to explain on these prompts: "
+            + "; ".join(failed)
+            + ". Circuit discovery would turn noise into a circuit. Use a model that does IOI "
+            "(reference:ioi, trained:ioi, GPT-2 small) or more prompts, or pass --force "
+            "(run_ioi(force=True)) to run anyway with the result marked as forced"
+        )
+    if failed:
+        warnings.append("forced past the IOI-behaviour gate: " + "; ".join(failed))
     say("\n[1/4] circuit discovery (DLA, path patching, ablation)")
-    circuit = discover_ioi_circuit(model, task, thresholds or Thresholds())
+    circuit = discover_ioi_circuit(model, task, thresholds, force=force)
+    n_heads = model.cfg.n_layers * model.cfg.n_heads
+    too_big = implausible_circuit(len(circuit.heads()), n_heads, thresholds)
+    if too_big:
+        warnings.append(too_big)
     say("[2/4] circuit evaluation (mean ablation over ABC)")
     evaluation = evaluate_circuit(model, task, circuit.circuit) if circuit.heads() else None
     say("[3/4] activation patching heatmaps, path patching into the logits")
@@ -382,6 +478,8 @@ def run_ioi(
         precision_recall=precision_recall(circuit.circuit, planted) if planted else None,
         minimality_threshold=evaluation.minimality_threshold if evaluation else 0.01,
         seconds=round(time.perf_counter() - start, 1),
+        forced=bool(failed),
+        warnings=warnings,
         dla=f32(circuit.dla),
         dla_ablated=f32(circuit.dla_ablated),
         pp_logits=f32(to_logits.effect),
@@ -400,4 +498,6 @@ def run_ioi(
         attn_s2_to_s1_plus_1=f32(circuit.attn_s2_to_s1_plus_1),
         attn_previous_token=f32(circuit.attn_previous_token),
         minimality_scores=f32(evaluation.minimality_scores) if evaluation else None,
+        pp_name_mover_kv=f32(circuit.pp_name_mover_kv),
+        single_ablation=f32(circuit.single_ablation),
     )

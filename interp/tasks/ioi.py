@@ -267,6 +267,37 @@ def infer_names(prompt: str, names: Sequence[str] | None = None) -> tuple[str, s
     return once[0], twice[0]
 
 
+def _starts_bare(prompt: str, word: str, index: int) -> bool:
+    """Is the ``index``-th occurrence of ``word`` in ``prompt`` preceded by no space (the
+    text's start, a quote, a newline), so that it is tokenized without a leading space?"""
+    matches = list(re.finditer(rf"\b{re.escape(word)}\b", prompt))
+    if index >= len(matches):
+        return False
+    start = matches[index].start()
+    return start == 0 or prompt[start - 1] != " "
+
+
+def _bare_single_token(model: Model, word: str) -> bool:
+    """Is ``word`` one token when it has no leading space (at the start of a text)?"""
+    ids = model.tokenizer(word, add_special_tokens=False)["input_ids"]
+    return len(ids) == 1
+
+
+def _pick_distinct(rng: np.random.Generator, pools: Sequence[Sequence[str]]) -> list[str]:
+    """One name from each pool, all different (most constrained pool first)."""
+    chosen: dict[int, str] = {}
+    for i in sorted(range(len(pools)), key=lambda j: len(pools[j])):
+        left = [n for n in pools[i] if n not in chosen.values()]
+        if not left:
+            raise InterpError(
+                "not enough names that are single tokens in the positions of the prompt's "
+                "names (at the start of a sentence a name has no leading space) for the "
+                "corrupted prompt; give more names with names="
+            )
+        chosen[i] = str(left[int(rng.integers(len(left)))])
+    return [chosen[i] for i in range(len(pools))]
+
+
 def ioi_from_prompt(
     model: Model,
     prompt: str,
@@ -299,7 +330,22 @@ def ioi_from_prompt(
     others = [n for n in pool if n not in (io, s) and not re.search(rf"\b{n}\b", prompt)]
     if len(others) < 3:
         raise InterpError("need three more single-token names for the corrupted prompt")
-    x, y, z = (str(n) for n in np.random.default_rng(seed).choice(others, 3, replace=False))
+    # a name that starts the text (or follows no space) is tokenized without its leading
+    # space, where GPT-2's BPE splits some names ("Kristen" -> "K", "rist", "en"): each
+    # replacement must be one token in the position it takes
+    bare = {
+        "IO": _starts_bare(prompt, io, 0),
+        "S1": _starts_bare(prompt, s, 0),
+        "S2": _starts_bare(prompt, s, 1),
+    }
+    rng = np.random.default_rng(seed)
+    x, y, z = (str(n) for n in rng.choice(others, 3, replace=False))
+    if any(bare.values()):
+        fits = {
+            role: [n for n in others if not at_start or _bare_single_token(model, n)]
+            for role, at_start in bare.items()
+        }
+        x, y, z = _pick_distinct(rng, [fits["IO"], fits["S1"], fits["S2"]])
     # replace occurrences in order: IO -> x, first S -> y, second S -> z (or IO for s2_swap)
     template = re.sub(rf"\b{re.escape(io)}\b", "[IO]", prompt)
     template = re.sub(rf"\b{re.escape(s)}\b", "[S]", template)

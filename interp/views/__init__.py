@@ -13,6 +13,7 @@ model or keeps state, so every view also works in a notebook or a test. Heavy li
 * :mod:`~interp.views.circuit` — the IOI circuit diagram and stored ``ioi`` runs;
 * :mod:`~interp.views.recall` — stored ``capitals`` runs (Poland -> Warsaw);
 * :mod:`~interp.views.ffn` — FFN neurons as key-value memories;
+* :mod:`~interp.views.formation` — circuit formation over training, step by step;
 * :mod:`~interp.views.runs` — the run browser.
 
 Everything a page uses is importable from here (``from interp import views``).
@@ -54,6 +55,19 @@ from interp.views.ffn import (
     neuron_view,
     planted_neurons,
 )
+from interp.views.formation import (
+    FORMATION_COMMAND,
+    SHIPPED_PROMPTS,
+    FormationSource,
+    FormationStep,
+    formation_curve,
+    formation_records,
+    formation_source,
+    formation_step,
+    shipped_formation,
+    step_circuit,
+    stored_formation,
+)
 from interp.views.heads import (
     AttentionPatterns,
     HeadTable,
@@ -81,13 +95,17 @@ __all__ = [
     "DEFAULT_PROMPT",
     "DEFAULT_PROMPTS",
     "EXPERIMENTS",
+    "FORMATION_COMMAND",
     "IOI_CLASSES",
     "IOI_HEATMAPS",
     "IOI_PATHS",
     "MEMORY_MODEL",
     "PAPER_AGREEMENT",
     "PAPER_IOI",
+    "SHIPPED_PROMPTS",
     "AttentionPatterns",
+    "FormationSource",
+    "FormationStep",
     "HeadTable",
     "IOIRunView",
     "NeuronStart",
@@ -106,6 +124,10 @@ __all__ = [
     "example_html",
     "experiment_args",
     "experiment_command",
+    "formation_curve",
+    "formation_records",
+    "formation_source",
+    "formation_step",
     "head_table",
     "ioi_classes",
     "ioi_run",
@@ -125,5 +147,8 @@ __all__ = [
     "reference_models",
     "run_rows",
     "second_relation_rows",
+    "shipped_formation",
+    "step_circuit",
+    "stored_formation",
     "stored_result",
 ]

@@ -99,6 +99,14 @@ class IOIRunView:
     def diagram(self) -> go.Figure:
         return self.result.figure(self.n_layers or None, f"IOI circuit found in {self.model}")
 
+    def warnings(self) -> list[str]:
+        """What the page must say before the circuit: forced past the IOI-behaviour gate,
+        implausibly large circuit (the run's own warnings; a forced run always says so)."""
+        out = list(self.result.warnings)
+        if self.result.forced and not any("forced" in w for w in out):
+            out.insert(0, "forced past the IOI-behaviour gate: the model may not do IOI")
+        return out
+
     def metric_rows(self) -> list[dict[str, str]]:
         """Headline numbers, measured, beside the paper's (GPT-2 small only)."""
         r = self.result

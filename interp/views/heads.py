@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from jaxtyping import Float
 
+from interp.core.components import Head, parse_head
 from interp.results.base import Result
 from interp.views.prompt import planted_roles
 
@@ -140,7 +141,7 @@ class HeadTable(Result):
         rows = []
         for layer in range(n_layers):
             for head in range(n_heads):
-                key = f"{layer}.{head}"
+                key = Head(layer, head).key
                 row: dict[str, Any] = {"head": key, "layer": layer, "index": head}
                 row.update({k: round(float(v[layer, head]), 4) for k, v in self.scores.items()})
                 if self.roles:
@@ -194,8 +195,7 @@ class HeadTable(Result):
 
 
 def _head_key(key: str) -> tuple[int, int]:
-    layer, head = key.split(".")
-    return int(layer), int(head)
+    return tuple(parse_head(key))  # type: ignore[return-value]
 
 
 def head_table(model: TransformerBridge) -> HeadTable:
