@@ -17,9 +17,8 @@ PAGES = [
     ),
     st.Page("dashboard/pages/attention.py", title="Attention heads", icon=":material/grid_view:"),
     st.Page("dashboard/pages/ioi.py", title="IOI circuit", icon=":material/hub:"),
-    st.Page(
-        "dashboard/pages/formation.py", title="Circuit formation", icon=":material/timeline:"
-    ),
+    st.Page("dashboard/pages/formation.py", title="Circuit formation", icon=":material/timeline:"),
+    st.Page("dashboard/pages/edges.py", title="Edge circuits", icon=":material/share:"),
     st.Page("dashboard/pages/lens.py", title="Logit lens", icon=":material/layers:"),
     st.Page("dashboard/pages/ffn.py", title="FFN memories", icon=":material/memory:"),
     st.Page("dashboard/pages/runs.py", title="Runs", icon=":material/history:"),

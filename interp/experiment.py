@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from interp.core.config import parse
-from interp.core.errors import InterpError
+from interp.core.errors import exit_code
 from interp.core.progress import progress
 
 __all__ = ["progress", "run_script", "to_jsonable"]
@@ -40,16 +40,13 @@ def to_jsonable(value: Any) -> Any:
 
 def run_script(main: Callable[[C], dict[str, Any]], config_cls: type[C], argv=None) -> int:
     config = parse(config_cls, argv, description=sys.modules[main.__module__].__doc__)
-    try:
+
+    def run() -> int:
         summary = main(config)
-    except InterpError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing half-written was stored", file=sys.stderr)
-        return 130
-    path = getattr(config, "json", None)
-    if path:
-        Path(path).write_text(json.dumps(to_jsonable(summary), indent=2))
-        print(f"wrote {path}")
-    return 0
+        path = getattr(config, "json", None)
+        if path:
+            Path(path).write_text(json.dumps(to_jsonable(summary), indent=2))
+            print(f"wrote {path}")
+        return 0
+
+    return exit_code(run, "interrupted: nothing half-written was stored")

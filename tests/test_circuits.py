@@ -104,8 +104,14 @@ def test_thresholds_are_configurable_and_recorded(ioi_model):
     # S-inhibition heads move the logit difference by ~57% each: below a 60% bar
     assert strict.circuit["s_inhibition"] == [] and strict.thresholds["path"] == 0.6
     assert strict.circuit["name_mover"] == [[6, 1], [6, 3]]
-    blind = discover_ioi_circuit(ioi_model, task, Thresholds(dla=0.9), progress_desc=False)
+    blind = discover_ioi_circuit(
+        ioi_model, task, Thresholds(dla=0.9), progress_desc=False, complete=False
+    )
     assert blind.heads() == [] and blind.table().count("-") == len(CLASSES)
+    # with the completeness step, the heads that matter still join, as unclassified
+    found = discover_ioi_circuit(ioi_model, task, Thresholds(dla=0.9), progress_desc=False)
+    assert all(found.circuit[c] == [] for c in CLASSES)
+    assert [6, 1] in found.circuit["unclassified"] and [6, 3] in found.circuit["unclassified"]
 
 
 def test_bad_input(ioi_model):

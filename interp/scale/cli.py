@@ -7,10 +7,9 @@ Also runnable without the ``interp`` command's registration: ``python -m interp.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from interp.core.errors import InterpError
+from interp.core.errors import InterpError, exit_code
 
 
 def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, str]:
@@ -74,11 +73,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m interp.scale")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except InterpError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: the runs finished so far are stored", file=sys.stderr)
-        return 130
+    return exit_code(lambda: args.func(args), "interrupted: the runs finished so far are stored")

@@ -43,6 +43,7 @@ from interp.views.circuit import (
     ioi_classes,
     ioi_run,
 )
+from interp.views.edges import circuit_runs, edge_check, edge_check_ioi, edge_rows
 from interp.views.ffn import (
     MEMORY_MODEL,
     PAPER_AGREEMENT,
@@ -92,6 +93,10 @@ from interp.views.recall import (
 from interp.views.runs import comparison_rows, run_rows, stored_result
 
 __all__ = [
+    "circuit_runs",
+    "edge_check",
+    "edge_check_ioi",
+    "edge_rows",
     "DEFAULT_PROMPT",
     "DEFAULT_PROMPTS",
     "EXPERIMENTS",

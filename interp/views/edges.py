@@ -47,3 +47,18 @@ def edge_check(model: Any, task: Any, circuit: Circuit, edge: str) -> dict[str, 
     effect = float(exact_effects(model, task, runs, only=only)[s, d])
     return {"estimate": float(circuit.scores[s, d]),
             "exact": importance_sign(runs.readout, runs.direction) * effect}  # fmt: skip
+
+
+def edge_check_ioi(
+    model: Any, n_prompts: int, seed: int, run_id: str, root: str, edge: str
+) -> dict[str, float]:
+    """:func:`edge_check` of a stored IOI circuit on the prompts it was scored on (the same
+    IOI task: ``n_prompts`` and ``seed``), for the dashboard."""
+    from interp.results.base import load_result
+    from interp.results.store import ResultsStore
+    from interp.tasks.ioi import ioi_task
+
+    circuit = load_result(run_id, store=ResultsStore(root))
+    if not isinstance(circuit, Circuit):
+        raise InterpError(f"run {run_id} is not an edge circuit")
+    return edge_check(model, ioi_task(model, n_prompts=max(n_prompts, 1), seed=seed), circuit, edge)
