@@ -50,9 +50,7 @@ def test_methods_on_the_name_movers(ioi_model, task):
     # an inert head, an MLP, a neuron and the embedding-level residual of layer 0
     inert = ablate(ioi_model, task, ["L5H3", "L2.mlp", "L4N3"], "mean")
     assert abs(inert.change) < 1e-3
-    assert ablate(ioi_model, task, ["L0.resid"], "zero").after == pytest.approx(
-        0, abs=0.1
-    )
+    assert ablate(ioi_model, task, ["L0.resid"], "zero").after == pytest.approx(0, abs=0.1)
     attn = ablate(ioi_model, task, ["L6.attn"], "zero")
     assert attn.after == pytest.approx(zero.after, abs=1e-3)  # layer 6 = its two movers
 

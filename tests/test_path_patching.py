@@ -24,8 +24,7 @@ def task(ioi_model):
 @pytest.fixture(scope="module")
 def placement(ioi_model):
     return {
-        r: [tuple(h) for h in hs]
-        for r, hs in record_of(ioi_model).reference["placement"].items()
+        r: [tuple(h) for h in hs] for r, hs in record_of(ioi_model).reference["placement"].items()
     }
 
 

@@ -37,9 +37,7 @@ def model(request, ioi_model):
 
 @pytest.fixture(scope="module")
 def placement(model):
-    return {
-        r: [tuple(h) for h in hs] for r, hs in record_of(model).reference["placement"].items()
-    }
+    return {r: [tuple(h) for h in hs] for r, hs in record_of(model).reference["placement"].items()}
 
 
 @pytest.fixture(scope="module")
