@@ -21,6 +21,7 @@ PAGES = [
     st.Page("dashboard/pages/edges.py", title="Edge circuits", icon=":material/share:"),
     st.Page("dashboard/pages/lens.py", title="Logit lens", icon=":material/layers:"),
     st.Page("dashboard/pages/ffn.py", title="FFN memories", icon=":material/memory:"),
+    st.Page("dashboard/pages/words.py", title="Words", icon=":material/translate:"),
     st.Page("dashboard/pages/runs.py", title="Runs", icon=":material/history:"),
 ]
 

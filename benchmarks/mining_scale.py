@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import bench_corpus
+
 from interp.core.config import option
 from interp.experiment import run_script
 
@@ -47,27 +49,6 @@ class Config:
         "this machine's CPUs shared out among the workers)",
     )
     json: str = option("", "write the numbers to this JSON file")
-
-
-def _corpus(config: Config, tmp: Path) -> Path:
-    from interp.core.corpus import default_corpus_path
-
-    if config.corpus:
-        return Path(config.corpus)
-    if default_corpus_path().exists():
-        return default_corpus_path()
-    import random
-
-    from interp.core.reference.vocab import COMMON_WORDS
-
-    rng = random.Random(0)
-    text = "\n\n".join(
-        " ".join(rng.choice(COMMON_WORDS) for _ in range(rng.randint(8, 40)))
-        for _ in range(config.tokens // 20)
-    )
-    path = tmp / "synthetic.txt"
-    path.write_text(text)
-    return path
 
 
 def _options(config: Config, store) -> dict:
@@ -102,7 +83,7 @@ def main(config: Config) -> dict:
     identical: list[bool] = []
     with tempfile.TemporaryDirectory(prefix="interp-bench-scale-") as tmp_name:
         tmp = Path(tmp_name)
-        corpus = _corpus(config, tmp)
+        corpus = bench_corpus(config.corpus, config.tokens, tmp)
         print(f"corpus: {corpus} (first {config.tokens:,} tokens)", flush=True)
         model = load(config.model, device=config.device)
         reference = None

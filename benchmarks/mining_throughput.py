@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import bench_corpus
+
 from interp.core.config import option
 from interp.experiment import run_script
 
@@ -36,27 +38,6 @@ class Config:
     repeats: int = option(3, "timed runs (the median is reported)")
     device: str = option("auto", "auto, cpu, cuda or mps")
     json: str = option("", "write the numbers to this JSON file")
-
-
-def _corpus(config: Config, tmp: Path) -> Path:
-    from interp.core.corpus import default_corpus_path
-
-    if config.corpus:
-        return Path(config.corpus)
-    if default_corpus_path().exists():
-        return default_corpus_path()
-    import random
-
-    from interp.core.reference.vocab import COMMON_WORDS
-
-    rng = random.Random(0)
-    text = "\n\n".join(
-        " ".join(rng.choice(COMMON_WORDS) for _ in range(rng.randint(8, 40)))
-        for _ in range(config.tokens // 20)
-    )
-    path = tmp / "synthetic.txt"
-    path.write_text(text)
-    return path
 
 
 def _gpt2_shaped(tmp: Path) -> str:
@@ -152,7 +133,7 @@ def bench(name: str, config: Config, corpus: Path, tmp: Path) -> dict[str, float
 def main(config: Config) -> dict:
     with tempfile.TemporaryDirectory(prefix="interp-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        corpus = _corpus(config, tmp)
+        corpus = bench_corpus(config.corpus, config.tokens, tmp)
         print(f"corpus: {corpus}")
         out = {config.model: bench(config.model, config, corpus, tmp)}
         if config.gpt2_shaped:

@@ -1,11 +1,11 @@
-"""What every page shares: the sidebar (model, device, dtype, prompt), the model loaded once
-per (name, device, dtype), analyses cached by their inputs, stored results cached by run id,
-and user mistakes shown as messages in the page instead of tracebacks.
+"""What every page shares: the sidebar (model, device, dtype, BOS, prompt), the model loaded
+once per (name, device, dtype, prepend_bos), analyses cached by their inputs, stored results
+cached by run id, and user mistakes shown as messages in the page instead of tracebacks.
 
 Caching rules (Streamlit): the model is a *resource* (``st.cache_resource``, shared, never
 mutated: analyses only run forwards with temporary hooks); results are *data*
-(``st.cache_data``, pickled copies) keyed on hashable inputs: the model's name, device and
-dtype, never the model object.
+(``st.cache_data``, pickled copies) keyed on hashable inputs: the model's name, device,
+dtype and BOS choice, never the model object.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class Selection:
     device: str
     dtype: str
     prompt: str
+    memory: str = ""  # the sweeps' memory budget ("" = the device's default)
+    prepend_bos: bool = True  # prompts start with BOS (recorded in the model's record)
 
 
 # -- sidebar ---------------------------------------------------------------------------------
@@ -61,6 +63,8 @@ def sidebar() -> Selection:
     state.setdefault("model_custom", "")
     state.setdefault("device", "auto")
     state.setdefault("dtype", "float32")
+    state.setdefault("memory", "")
+    state.setdefault("prepend_bos", True)
     state.setdefault("prompt", views.default_prompt(state.model_choice))
     with st.sidebar:
         st.selectbox(
@@ -82,6 +86,23 @@ def sidebar() -> Selection:
         left, right = st.columns(2)
         left.selectbox("Device", views.device_choices(), key="device")
         right.selectbox("Dtype", ["float32", "bfloat16", "float16"], key="dtype")
+        st.text_input(
+            "Memory budget",
+            key="memory",
+            placeholder="default: half the free memory",
+            help="Bytes one batched forward of a sweep may use, e.g. 512MiB or 8GiB (the "
+            "--memory option of the scripts). Empty: $INTERP_MEMORY_BUDGET, else half the "
+            "device's free memory (at most 768 MiB on a CPU).",
+        )
+        with shown_errors():
+            memory_bytes(state.memory, strict=True)
+        st.checkbox(
+            "Prepend BOS",
+            key="prepend_bos",
+            help="Start every prompt with the BOS token (<|endoftext|>), as transformer-lens "
+            "does for GPT-2; off tokenises as Hugging Face's GPT-2 tokenizer (and Merullo et "
+            "al.'s code) do. It changes the results; the model's record says which.",
+        )
         st.text_area("Prompt", key="prompt", height=100, help="Ctrl+Enter to apply.")
     return selection()
 
@@ -89,15 +110,40 @@ def sidebar() -> Selection:
 def selection() -> Selection:
     state = st.session_state
     name = state.model_custom.strip() if state.model_choice == OTHER else state.model_choice
-    return Selection(name, state.device, state.dtype, state.prompt)
+    return Selection(
+        name,
+        state.device,
+        state.dtype,
+        state.prompt,
+        state.get("memory", ""),
+        bool(state.get("prepend_bos", True)),
+    )
+
+
+def memory_bytes(text: str, strict: bool = False) -> int | None:
+    """The sidebar's memory budget in bytes (None: the default); an unreadable one raises
+    :class:`InterpError` when ``strict``, else counts as the default."""
+    from interp.core.device import as_bytes
+
+    try:
+        return as_bytes(text.strip() or None)
+    except InterpError:
+        if strict:
+            raise
+        return None
 
 
 # -- the model -------------------------------------------------------------------------------
+def load_model(name: str, device: str, dtype: str, prepend_bos: bool = True) -> Any:
+    """The model for (name, device, dtype, prepend_bos), loaded once (a shared resource)."""
+    return _load_model(name, device, dtype, bool(prepend_bos))  # always 4 keys: one entry
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
-def load_model(name: str, device: str, dtype: str) -> Any:
+def _load_model(name: str, device: str, dtype: str, prepend_bos: bool) -> Any:
     from interp.core.models import load
 
-    return load(name, device=device, dtype=dtype)
+    return load(name, device=device, dtype=dtype, prepend_bos=prepend_bos)
 
 
 def model(sel: Selection | None = None) -> Any | None:
@@ -110,7 +156,7 @@ def model(sel: Selection | None = None) -> Any | None:
         return None
     try:
         with st.spinner(f"Loading {sel.model} ({sel.device}, {sel.dtype})…"):
-            return load_model(sel.model, sel.device, sel.dtype)
+            return load_model(sel.model, sel.device, sel.dtype, sel.prepend_bos)
     except ModelNotFoundError as err:
         st.error(str(err))
         offer_reference_models()
@@ -130,26 +176,50 @@ def offer_reference_models() -> None:
 
 
 # -- analyses and stored results -----------------------------------------------------------
-def _call(target: str, name: str, device: str, dtype: str, args: tuple, kwargs: tuple) -> Any:
+def _call(
+    target: str,
+    name: str,
+    device: str,
+    dtype: str,
+    args: tuple,
+    kwargs: tuple,
+    memory: str = "",
+    prepend_bos: bool = True,
+) -> Any:
+    from interp.core.device import memory_limit
+
     module, func = target.split(":")
-    model = load_model(name, device, dtype)
-    return getattr(import_module(module), func)(model, *args, **dict(kwargs))
+    model = load_model(name, device, dtype, prepend_bos)
+    with memory_limit(memory or None):  # this analysis's sweeps size their forwards by it
+        return getattr(import_module(module), func)(model, *args, **dict(kwargs))
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def _compute(target: str, name: str, device: str, dtype: str, args: tuple, kwargs: tuple) -> Any:
-    return _call(target, name, device, dtype, args, kwargs)
+def _compute(
+    target: str,
+    name: str,
+    device: str,
+    dtype: str,
+    args: tuple,
+    kwargs: tuple,
+    memory: str = "",
+    prepend_bos: bool = True,
+) -> Any:
+    return _call(target, name, device, dtype, args, kwargs, memory, prepend_bos)
 
 
 def compute(target: str, *args: Any, label: str = "Computing…", **kwargs: Any) -> Any:
     """``module:function(model, *args, **kwargs)`` for the selected model, cached by
-    (function, model name, device, dtype, arguments); arguments must be hashable. Only for
-    functions of the model and their arguments: what reads the results store (which scripts
-    change) is read afresh on every run."""
+    (function, model name, device, dtype, memory budget, BOS, arguments); arguments must be
+    hashable. The sidebar's memory budget applies to the sweeps the function runs (one the
+    sidebar reports as unreadable is ignored). Only for functions of the model and their
+    arguments: what reads the results store (which scripts change) is read afresh on every
+    run."""
     sel = selection()
     kw = tuple(sorted(kwargs.items()))
+    memory = sel.memory.strip() if memory_bytes(sel.memory) else ""
     with st.spinner(label):
-        return _compute(target, sel.model, sel.device, sel.dtype, args, kw)
+        return _compute(target, sel.model, sel.device, sel.dtype, args, kw, memory, sel.prepend_bos)
 
 
 def store() -> Any:
@@ -205,6 +275,9 @@ def offer_experiment(kind: str) -> None:
     (the same script, in a subprocess, so the run is stored exactly as from the shell)."""
     sel = selection()
     args = views.experiment_args(kind, sel.model, sel.device)
+    args += [] if sel.dtype == "float32" else ["--dtype", sel.dtype]
+    args += ["--memory", sel.memory.strip()] if memory_bytes(sel.memory) else []
+    args += [] if sel.prepend_bos else ["--no-bos"]
     command = " ".join(["python", *args])
     st.info(f"No `{kind}` run is stored yet. Create one with\n\n`{command}`")
     if not (ROOT / args[0]).exists():

@@ -21,13 +21,13 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from interp.core.config import option
+from interp.core.config import DeviceOptions, load_for, option
 from interp.core.errors import InterpError
 from interp.experiment import run_script
 
 
 @dataclass
-class Config:
+class Config(DeviceOptions):
     """Ablate components on a task and report the metric change."""
 
     model: str = option("reference:ioi", "model: reference:ioi, gpt2-small, a local directory")
@@ -37,14 +37,13 @@ class Config:
     metric: str = option("logit_diff", "logit_diff, prob or kl (to the unablated run)")
     n_prompts: int = option(50, "number of prompts")
     seed: int = option(0, "seed of the prompts and of resampling")
-    device: str = option("auto", "auto, cpu, cuda or mps")
     store: bool = option(False, "record the run in the results store (kind 'ablation')")
     json: str | None = option(None, "write the summary JSON to this path")
 
 
 def main(config: Config) -> dict[str, Any]:
     from interp.core.interventions import Component
-    from interp.core.models import load, record_of
+    from interp.core.models import record_of
     from interp.methods.ablation import METHODS, ablate
     from interp.results.base import save
     from interp.tasks import make_task
@@ -57,7 +56,7 @@ def main(config: Config) -> dict[str, Any]:
         raise InterpError(f"unknown ablation method {config.method!r}; choose one of {METHODS}")
     for text in config.components:  # syntax errors before the model is loaded
         Component.parse(text)
-    model = load(config.model, device=config.device)
+    model = load_for(config)
     record = record_of(model)
     task = make_task(config.task, model, n_prompts=config.n_prompts, seed=config.seed)
     result = ablate(

@@ -7,9 +7,14 @@ model; the others are listed as dropped):
 
 * the logit lens (final LN recomputed per layer) finds the layer where the country becomes
   the top token and the layer where the capital does;
-* the FFN output o_L of that layer, taken from the Poland prompt, is added to every other
-  country's prompt with FFN L ablated: how often does the right capital come out (China ->
-  Beijing)? Against random vectors of the same norm;
+* Merullo et al.'s transfer, as published: the FFN output o_L of that layer, taken from
+  the Poland prompt, replaces the outputs of FFNs L-1 .. last at every position of
+  *unrelated* contexts ("table mug free China table mug free China table mug free"): how
+  often is the capital the top-1 token (China -> Beijing; GPT-2 medium: 21.3%)? Against
+  the same FFNs set to zero and to random vectors of o_L's norm;
+* the same-template last-position transfer (not the paper's protocol, and much easier): o_L
+  added at FFN L of the last position of every other country's few-shot prompt, with FFN L
+  ablated;
 * zero- and mean-ablating FFN L loses the answer; stating "The capital of Poland is
   Warsaw." first brings it back with FFN L still ablated;
 * the same pipeline for a second relation (past tense), and word-vector analogies in the
@@ -17,7 +22,9 @@ model; the others are listed as dropped):
 
 With ``--model reference:recall`` (the default; ``--planted-layer L`` moves its capital FFN to
 layer L) the planted layers are printed beside what was found. On GPT-2 medium the paper's
-numbers are printed beside the measured ones.
+numbers are printed beside the measured ones, only in the rows that measure the same
+quantity, with a note where the setting differs (``--no-bos`` tokenises as the paper's code
+does). The answer-layer rule is printed with every table.
 """
 
 from __future__ import annotations
@@ -27,26 +34,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from interp.core.config import option
+from interp.core.config import DeviceOptions, load_for, option
 from interp.core.errors import InterpError
 from interp.experiment import progress, run_script
 
-PAPER = "paper (Merullo et al. 2023, GPT-2 medium)"
-#: published numbers, printed beside the measured ones on GPT-2 medium (PAPERS.md)
-PAPER_GPT2_MEDIUM = {
-    "capital": {
-        "subject_layer": "14-18 (Poland top-1)",
-        "answer_layer": "19 (Warsaw after FFN 19)",
-        "transfer": "21.3% top-1 (o-vector into FFNs 18-23, unrelated contexts)",
-        "mrr": "answer rank ~10 -> ~4",
-        "headline": "Beijing",
-    },
-    "past_tense": {"answer_layer": "18 (FFN 18)", "transfer": "7.8% top-1"},
-}
-
 
 @dataclass
-class Config:
+class Config(DeviceOptions):
     """Poland -> Warsaw (Merullo et al. 2023)."""
 
     model: str = option("reference:recall", "model: reference:recall, gpt2-medium, a local dir")
@@ -57,9 +51,11 @@ class Config:
         None, "FFN layer to take o_L from (default: where the capital becomes top-1)"
     )
     second_relation: str = option("past_tense", "second relation run through the same pipeline")
+    transfer_layers: list[int] = option(
+        [], "FFNs whose outputs the paper's transfer replaces by o_L (default: L-1 to the last)"
+    )
     n_random: int = option(10, "random vectors of o_L's norm for the baseline")
-    seed: int = option(0, "seed of the random baseline")
-    device: str = option("auto", "auto, cpu, cuda or mps")
+    seed: int = option(0, "seed of the random baseline and of the unrelated contexts")
     store: bool = option(True, "record the run in the results store (kind 'capitals')")
     json: str | None = option(None, "write the summary JSON to this path")
 
@@ -83,6 +79,7 @@ def run_relation(model, relation: str, other: str, config: Config):
         relation,
         other,
         layer=config.layer if relation == "capital" else None,
+        transfer_layers=(config.transfer_layers or None) if relation == "capital" else None,
         n_random=config.n_random,
         seed=config.seed,
         progress=True,
@@ -93,68 +90,58 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def print_summary(result, reference: dict[str, Any], reference_label: str) -> None:
-    """The relation's table: measured beside ``reference`` (planted layers, or the paper)."""
+def print_summary(result, planted: dict[str, Any] | None, paper: dict[str, str] | None) -> None:
+    """The relation's table (:func:`interp.views.recall.relation_rows`): measured beside
+    what the reference model planted, or beside the paper's numbers on GPT-2 medium (only
+    in the rows that measure the paper's quantity)."""
+    from interp.views.recall import PAPER_LABEL, relation_rows, summary_notes
+
     s = result.headline_summary()
-    src, tgt = result.headline, result.headline_target
     print(f"\n== {result.relation}: {len(result.subjects)} pairs ({len(result.dropped)} dropped)")
     for d in result.dropped:
         print(f"   dropped {d['subject']} -> {d['answer']}: {d['reason']}")
+    print(f"   {result.layer_rule}")
+    print(f"   o-vector FFN: layer {result.ffn_layer} ({result.ffn_layer_rule})")
+    rows = relation_rows(s, planted=planted, paper=paper)
+    extra = "planted" if planted is not None else (PAPER_LABEL if paper is not None else None)
+    width = max(len(row["quantity"]) for row in rows)
+    print(f"      {'':{width}}  {'measured':<34} {extra or ''}")
+    section = None
+    for row in rows:
+        if row["section"] != section:
+            section = row["section"]
+            print(f"   -- {section}")
+        ref = row.get(extra, "") if extra else ""
+        print(f"      {row['quantity']:{width}}  {row['measured']:<34} {ref}")
+    src = result.headline[0]
     yes = lambda v: "yes" if v else "no"  # noqa: E731
-    rows = [
-        ("subject top-1 from layer", s["subject_layer"], "subject_layer"),
-        ("answer top-1 from layer", s["answer_layer"], "answer_layer"),
-        ("o-vector taken from FFN layer", s["ffn_layer"], ""),
-        ("clean accuracy", _pct(s["clean_accuracy"]), ""),
-        (f"transfer accuracy (o_L from {src[0]})", _pct(s["transfer_accuracy"]), "transfer"),
-        (
-            "  answer MRR: ablated -> transferred",
-            f"{s['ablated_mrr']:.2f} -> {s['transfer_mrr']:.2f}",
-            "mrr",
-        ),
-        ("random-vector baseline", _pct(s["random_baseline_accuracy"]), ""),
-        (f"{tgt[0]} + o_L ->", s["headline_transfer_top"].strip(), "headline"),
-        ("FFN L zero-ablated accuracy", _pct(s["ablated_accuracy"]), ""),
-        ("FFN L mean-ablated accuracy", _pct(s["mean_ablated_accuracy"]), ""),
-        ("fact in context, FFN L ablated", _pct(s["in_context_accuracy"]), ""),
-        (
-            f"{src[0]}: correct clean / ablated / in context",
-            " / ".join(
-                yes(v)
-                for v in (
-                    result.clean_correct,
-                    s["ablated_correct"],
-                    s["in_context_restored_correct"],
-                )
-            ),
-            "",
-        ),
-    ]
-    print(f"   {'':44} {'measured':<22} {reference_label if reference else ''}")
-    for label, value, key in rows:
-        print(f"   {label:44} {value!s:<22} {reference.get(key, '')}")
+    flags = (result.clean_correct, s["ablated_correct"], s["in_context_restored_correct"])
+    print(f"   {src}: correct clean / FFN L ablated / in context: " + " / ".join(map(yes, flags)))
     print(f"   mean ablation reference: {result.mean_reference}")
+    for note in summary_notes(s, paper=paper is not None):
+        print(f"   note: {note}")
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.core.models import load, record_of
+    from interp.core.models import record_of
     from interp.methods.arithmetic import SEED_ANALOGIES, analogies
     from interp.results.base import save
     from interp.studies.recall import CapitalsResult
     from interp.tasks.relations import RELATIONS, analogy_questions, get_relation
+    from interp.views.recall import PAPER_GPT2_MEDIUM, is_gpt2_medium, planted_values
 
     get_relation(config.second_relation)
     if config.second_relation == "capital":
         raise InterpError("--second-relation must differ from capital")
     name = model_name(config)
-    model = load(name, device=config.device)
+    model = load_for(config, name)
     record = record_of(model)
     planted = (
         record.reference
         if record.is_reference and record.reference.get("kind") == "recall"
         else None
     )
-    is_medium = record.n_layers == 24 and record.d_model == 1024 and not record.is_reference
+    is_medium = is_gpt2_medium(record.to_dict())
 
     results = {}
     for relation, other in progress(
@@ -176,18 +163,15 @@ def main(config: Config) -> dict[str, Any]:
 
     print(f"model: {record.name}  ({record.n_layers} layers; weights: {record.weight_processing})")
     print(f"logit lens: {capital.ln_treatment}")
-    for rel, res in results.items():
-        if planted:
-            reference = {
-                "subject_layer": planted["mover_layer"],
-                "answer_layer": planted["relation_layers"].get(rel, ""),
-                "headline": res.headline_target[1],
-            }
-            print_summary(res, reference, "planted")
-        elif is_medium:
-            print_summary(res, PAPER_GPT2_MEDIUM.get(rel, {}), PAPER)
-        else:
-            print_summary(res, {"headline": res.headline_target[1]}, "expected")
+    bos = "BOS prepended" if record.prepend_bos else "no BOS (as the paper's code)"
+    print(f"prompts: {bos}")
+    for res in results.values():
+        summary_ = res.headline_summary()
+        print_summary(
+            res,
+            planted_values(record.reference, summary_) if planted else None,
+            PAPER_GPT2_MEDIUM.get(res.relation, {}) if is_medium else None,
+        )
     print(
         f"\n== word arithmetic in W_E: top-1 {_pct(analogy.accuracy)} of {len(analogy.questions)}"
         f" analogies ({len(analogy.dropped)} dropped)"
@@ -201,8 +185,12 @@ def main(config: Config) -> dict[str, Any]:
         "country_layer": capital.subject_layer,
         "capital_layer": capital.answer_layer,
         "ffn_layer": capital.ffn_layer,
-        "transfer_accuracy": capital.transfer_accuracy,
+        "transfer_accuracy": capital.transfer_accuracy,  # same template, not the paper's
         "random_baseline_accuracy": capital.random_baseline_accuracy,
+        "unrelated_transfer_accuracy": capital.unrelated_transfer["transfer_accuracy"],
+        "unrelated_clean_accuracy": capital.unrelated_transfer["clean_accuracy"],
+        "unrelated_zero_accuracy": capital.unrelated_transfer["zero_accuracy"],
+        "prepend_bos": record.prepend_bos,
         "ablated_correct": capital.ablated_correct,
         "mean_ablated_correct": capital.mean_ablated_correct,
         "in_context_restored_correct": capital.in_context_restored_correct,
@@ -230,6 +218,7 @@ def main(config: Config) -> dict[str, Any]:
             extra_summary={
                 "analogy_accuracy": analogy.accuracy,
                 "planted_layer": summary.get("planted_layer"),
+                "paper": summary.get("paper"),
             },
         )
         summary["run_id"] = run.run_id

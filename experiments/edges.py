@@ -20,7 +20,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from interp.core.config import option
+from interp.core.config import DeviceOptions, load_for, option
 from interp.core.errors import InterpError
 from interp.experiment import run_script
 
@@ -36,7 +36,7 @@ METHOD_NAMES = ("eap", "eap-ig", "exact")
 
 
 @dataclass
-class Config:
+class Config(DeviceOptions):
     """Edge-level circuits on IOI: EAP, EAP-IG and exact edge patching, MIB's scoring."""
 
     model: str = option("reference:ioi", "model: reference:ioi, gpt2-small, a local directory")
@@ -49,13 +49,12 @@ class Config:
     ig_steps: int = option(5, "EAP-IG interpolation steps (MIB: 5)")
     top_k: int = option(100, "edges in the top-k sets the bootstrap Jaccard compares")
     n_resamples: int = option(3, "bootstrap resamples for the Jaccard overlap (0: skip)")
-    device: str = option("auto", "auto, cpu, cuda or mps")
     store: bool = option(True, "record each circuit and curve in the results store")
     json: str | None = option(None, "write the summary JSON to this path")
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.core.models import load, record_of, reference_name
+    from interp.core.models import record_of, reference_name
     from interp.methods.circuit_eval import (
         auroc,
         bootstrap_jaccard,
@@ -79,7 +78,7 @@ def main(config: Config) -> dict[str, Any]:
         if name != "reference:ioi":
             raise InterpError("--placement-seed applies to reference:ioi only")
         name = reference_name("ioi", placement_seed=config.placement_seed)
-    model = load(name, device=config.device)
+    model = load_for(config, name)
     record = record_of(model)
     graph = EdgeGraph.of(model)
     task = ioi_task(model, n_prompts=config.n_prompts, seed=config.seed)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interp.core.components import Neuron
-from interp.core.config import option
+from interp.core.config import DeviceOptions, load_for, option
 from interp.experiment import run_script
 
 PAPER = "paper (Geva et al. 2021, 16-layer WikiText-103 LM)"
@@ -36,11 +36,10 @@ DEFAULT_TARGETS = [" Paris", " coffee", " crashed"]
 
 
 @dataclass
-class Config:
+class Config(DeviceOptions):
     """FFN key-value memories (Geva et al. 2021, 2022)."""
 
     model: str = option("reference:recall", "model: reference:recall, gpt2-small, a local dir")
-    device: str = option("auto", "auto, cpu, cuda or mps")
     corpus: str = option("", "text file or directory of .txt files (default: WordNet glosses)")
     fetch: bool = option(True, "fetch the default corpus (apt-get download) when it is missing")
     max_tokens: int = option(
@@ -77,14 +76,14 @@ def _pct(x: float) -> str:
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.core.models import load, record_of
+    from interp.core.models import record_of
     from interp.methods.ffn import agreement, value_projections
     from interp.methods.mining import examples, mine
     from interp.methods.prediction import attribute_predictions, switch_components
     from interp.results.base import save
     from interp.results.store import ResultsStore
 
-    model = load(config.model, device=config.device)
+    model = load_for(config)
     record = record_of(model)
     store = ResultsStore()
     planted = (record.reference or {}).get("memories") if record.is_reference else None

@@ -4,7 +4,13 @@ On IOI prompts ("When Mary and John went to the store, John gave a drink to" -> 
 in the paper's order: direct logit attribution finds the (negative) name movers; path
 patching into their queries finds the S-inhibition heads; into those heads' values, the
 induction and duplicate-token heads; into the induction heads' keys, the previous-token
-heads; mean-ablating the name movers reveals the backup name movers. The circuit is then
+heads; mean-ablating the name movers reveals the backup name movers (a head that rises when
+the others are knocked out is a backup even if it also writes directly). Every head's
+evidence is printed with its margin from its bar and the attention score that corroborates
+its class, and a threshold-sensitivity table shows the circuit with every causal bar scaled
+x0.5 ... x2 (scores reused, no new forward pass). 100 prompts by default, as in the paper;
+the names are the 100 of ``interp.tasks.ioi.IOI_NAMES`` that are single tokens of the
+model (the reference models: their 40). The circuit is then
 mean-ablated around (ABC means per template and position) to measure faithfulness F(C)/F(M),
 completeness and minimality. Activation-patching heatmaps (residual stream, attention and MLP
 outputs, every head), path patching into the logits and attribution patching (beside exact
@@ -27,20 +33,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from interp.core.config import option
+from interp.core.config import DeviceOptions, load_for, option
 from interp.core.errors import InterpError
 from interp.core.ioi_roles import PAPER_MODELS
 from interp.experiment import run_script
 
 
 @dataclass
-class Config:
+class Config(DeviceOptions):
     """Trace the IOI circuit (Wang et al. 2022)."""
 
     model: str = option("reference:ioi", "model: reference:ioi, gpt2-small, a local directory")
-    n_prompts: int = option(30, "number of IOI prompts (ABBA and BABA, the paper's templates)")
+    n_prompts: int = option(
+        100, "number of IOI prompts (ABBA and BABA over the paper's templates; the paper: 100+)"
+    )
     seed: int = option(0, "seed of the prompt sampler")
-    device: str = option("auto", "auto, cpu, cuda or mps")
     placement_seed: int | None = option(
         None, "for reference:ioi: plant the circuit at a random placement drawn with this seed"
     )
@@ -75,7 +82,7 @@ def print_paper_comparison(summary: dict[str, Any]) -> None:
 
 
 def main(config: Config) -> dict[str, Any]:
-    from interp.core.models import load, record_of
+    from interp.core.models import record_of
     from interp.studies.ioi_circuit import Thresholds
     from interp.studies.ioi_run import run_ioi
     from interp.tasks.ioi import check_has_heads, ioi_task
@@ -83,7 +90,7 @@ def main(config: Config) -> dict[str, Any]:
     start = time.perf_counter()
     name = model_name(config)
     print(f"loading {name} ...", flush=True)
-    model = load(name, device=config.device)
+    model = load_for(config, name)
     record = record_of(model)
     check_has_heads(model)
     task = ioi_task(model, config.n_prompts, seed=config.seed)

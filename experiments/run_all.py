@@ -16,16 +16,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from interp.core.config import option, parse
+from interp.core.config import DeviceOptions, apply_device_options, option, parse
+from interp.core.errors import exit_code
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
-class Config:
+class Config(DeviceOptions):
     dashboard: bool = option(True, "open the Streamlit dashboard after the experiments")
     port: int = option(8501, "dashboard port")
-    device: str = option("auto", "auto, cpu, cuda or mps")
 
 
 def pick(preferred: str, fallback: str) -> tuple[str, bool]:
@@ -37,6 +37,10 @@ def pick(preferred: str, fallback: str) -> tuple[str, bool]:
 
 def main() -> int:
     config = parse(Config, description=__doc__)
+    if exit_code(lambda: apply_device_options(config) and None):
+        return 2  # a bad --device, --dtype or --memory, already reported in one line
+    where = ["--device", config.device, "--dtype", config.dtype]
+    where += ["--memory", config.memory] if config.memory else []
     ioi_model, real_ioi = pick("gpt2-small", "reference:ioi")
     recall_model, real_recall = pick("gpt2-medium", "reference:recall")
     ffn_model = "gpt2-small" if real_ioi else "reference:recall"
@@ -49,9 +53,9 @@ def main() -> int:
             flush=True,
         )
     steps = [
-        ["experiments/ioi.py", "--model", ioi_model, "--device", config.device],
-        ["experiments/capitals.py", "--model", recall_model, "--device", config.device],
-        ["experiments/ffn_memories.py", "--model", ffn_model, "--device", config.device],
+        ["experiments/ioi.py", "--model", ioi_model, *where],
+        ["experiments/capitals.py", "--model", recall_model, *where],
+        ["experiments/ffn_memories.py", "--model", ffn_model, *where],
     ]
     failed = []
     for step in steps:

@@ -15,19 +15,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from interp.core.config import option
+from interp.core.config import DeviceOptions, option
+from interp.core.errors import InterpError
 from interp.experiment import run_script
 
 
 @dataclass
-class Config:
+class Config(DeviceOptions):
     """Train a recipe, measure circuit formation over its checkpoints."""
 
     recipe: str = option("ioi", "training recipe: ioi or tiny")
     out: str = option("runs/ioi", "run directory (resumed when present)")
     steps: int | None = option(None, "training steps (default: the recipe's)")
     seed: int | None = option(None, "seed (default: the recipe's)")
-    device: str = option("auto", "auto, cpu, cuda or mps")
     formation: bool = option(True, "measure every checkpoint (DLA, attention, IOI metric)")
     n_prompts: int = option(60, "IOI prompts per checkpoint for the formation study")
     ship: bool = option(False, "export final model + --ship-steps checkpoints into the package")
@@ -39,6 +39,11 @@ class Config:
 def main(config: Config) -> dict[str, Any]:
     from interp.training import train
 
+    if config.dtype not in ("float32", "fp32"):
+        raise InterpError(
+            f"training and the formation study run in float32; --dtype {config.dtype} is not "
+            "supported here (load the trained model in half precision afterwards instead)"
+        )
     start = time.perf_counter()
     run = train(config.recipe, config.out, steps=config.steps, seed=config.seed,
                 device=config.device)  # fmt: skip

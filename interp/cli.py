@@ -1,7 +1,9 @@
 """The ``interp`` command line: ``interp models``, ``interp runs``, ``interp lens``, ...
 
 User mistakes (:class:`~interp.core.errors.InterpError`) are printed as one clear message with
-exit status 2, never as a traceback.
+exit status 2, never as a traceback. Every command that computes takes ``--device``,
+``--dtype`` and ``--memory`` (:func:`interp.core.config.add_device_arguments`); they are
+checked, and the memory budget applied, before the command runs.
 """
 
 from __future__ import annotations
@@ -34,7 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return exit_code(lambda: args.func(args))
+
+    def run() -> int:
+        # a command that computes: check --device/--dtype/--memory here (grid's are the runs')
+        if hasattr(args, "memory") and args.command != "grid":
+            from interp.core.config import apply_device_options
+
+            apply_device_options(args)
+        return args.func(args)
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 An experiment is ``main(config) -> dict`` (the JSON summary). :func:`run_script` parses the
 config dataclass from the command line, runs it, turns :class:`InterpError` into a one-line
 message with exit status 2, and writes ``--json`` when the config has a ``json`` field.
+A config that inherits :class:`~interp.core.config.DeviceOptions` has its ``--device``,
+``--dtype`` and ``--memory`` checked before any work (and the budget applied); scripts load
+their model with :func:`~interp.core.config.load_for`.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from interp.core.config import parse
+from interp.core.config import DeviceOptions, apply_device_options, load_for, parse
 from interp.core.errors import exit_code
 from interp.core.progress import progress
 
-__all__ = ["progress", "run_script", "to_jsonable"]
+__all__ = ["DeviceOptions", "load_for", "progress", "run_script", "to_jsonable"]
 
 C = TypeVar("C")
 
@@ -42,6 +45,8 @@ def run_script(main: Callable[[C], dict[str, Any]], config_cls: type[C], argv=No
     config = parse(config_cls, argv, description=sys.modules[main.__module__].__doc__)
 
     def run() -> int:
+        if isinstance(config, DeviceOptions):
+            apply_device_options(config)
         summary = main(config)
         path = getattr(config, "json", None)
         if path:

@@ -44,3 +44,27 @@ def store(tmp_path):
     from interp.results.store import ResultsStore
 
     return ResultsStore(tmp_path / "results")
+
+
+@pytest.fixture(scope="module")
+def corpus_path(tmp_path_factory):
+    """~700 tokens of reference-vocabulary words; every planted memory's trigger occurs
+    (followed by its target) a few times, at different positions."""
+    import random
+
+    from interp.core.reference.vocab import COMMON_WORDS, MEMORIES
+
+    rng = random.Random(0)
+    memory_words = {w for pair in MEMORIES for w in pair}
+    words = [w for w in COMMON_WORDS if w not in memory_words and w.isalpha()]
+    paragraphs = []
+    for i in range(48):
+        text = [rng.choice(words) for _ in range(rng.randint(6, 20))]
+        if i % 3 == 0:
+            trigger, target = MEMORIES[(i // 3) % len(MEMORIES)]
+            at = rng.randint(0, len(text))
+            text[at:at] = [trigger, target]
+        paragraphs.append(" ".join(text))
+    path = tmp_path_factory.mktemp("corpus") / "memories.txt"
+    path.write_text("\n\n".join(paragraphs) + "\n")
+    return path

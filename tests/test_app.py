@@ -92,15 +92,16 @@ def test_attention_page_grid_click_and_scores(results):
     at = open_app("attention")
     assert at.title[0].value == "Attention heads"
     assert not at.error
-    assert len(at.get("image")) == 32  # 8 layers x 4 heads
-    heads = [b for b in at.button if b.key and b.key.startswith("head-")]
-    assert len(heads) == 32
+    # one heatmap and one selector, not one widget per head (XL has 1,200 heads)
+    assert not at.get("image")
+    assert not [b for b in at.button if b.key and b.key.startswith("head-")]
+    assert len(at.selectbox(key="head-select").options) == 32  # 8 layers x 4 heads
     # the first view opens on a planted name mover, which attends from the end to IO (Mary)
     assert any(s.value == "Head 6.1" for s in at.subheader)
     assert "Opened on 6.1: planted name_mover" in texts(at)
     first = array(plotly_figures(at)[0]["data"][0]["z"])
     assert first[-1].argmax() == 2 and first[-1, 2] > 0.5  # END -> "Mary" (position 2)
-    at.button(key="head-1-2").click().run()
+    at.selectbox(key="head-select").select("1.2").run()
     assert not at.exception
     assert any(s.value == "Head 1.2" for s in at.subheader)
     fig = plotly_figures(at)[0]
@@ -130,6 +131,13 @@ def test_attention_page_grid_click_and_scores(results):
     heat = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "induction")
     z = array(heat["data"][0]["z"])
     assert z.shape == (8, 4) and z[3, 1] > 0.9 and z[3, 3] > 0.9
+    marker = next(t for t in heat["data"] if t.get("name") == "selected")  # outlined
+    assert (marker["y"], marker["x"]) == ([1], [2])
+    # a click on the heatmap (Streamlit's selection event) picks that head
+    at.session_state["head-grid"] = {"selection": {"points": [{"x": 1, "y": 3}]}}
+    at.run()
+    assert any(s.value == "Head 3.1" for s in at.subheader)
+    assert at.selectbox(key="head-select").value == "3.1"
 
 
 @pytest.mark.parametrize(
@@ -263,9 +271,12 @@ def test_lens_page_shows_a_stored_capitals_run(results, recall_model):
     assert at.selectbox(key="run-capitals").value == run.run_id
     metrics = {m.label: m.value for m in at.metric}
     assert metrics[f"{found.headline[1]} top-1 from layer"] == str(planted)
-    assert metrics["transfer accuracy"] == f"{found.transfer_accuracy:.1%}"
-    target = found.headline_target
-    assert metrics[f"{target[0]} + o_L{found.ffn_layer} →"] == repr(target[1])
+    unrelated = found.unrelated_transfer
+    paper = metrics["transfer, unrelated contexts (paper's protocol)"]
+    assert paper == f"{unrelated['transfer_accuracy']:.1%}"
+    china = unrelated["headline"]
+    top = metrics[f"{china[0]} context, FFNs := o →"]
+    assert top == repr(unrelated["headline_transfer_top"].strip()) == repr(china[1])
     table = at.dataframe[0].value
     row = table[table["quantity"] == "answer top-1 from layer"].iloc[0]
     assert (row["measured"], row["planted"]) == (str(planted), str(planted))

@@ -241,6 +241,40 @@ def _click(driver, find, what: str) -> None:
     _wait(driver, attempt, what=what)
 
 
+def _pick_head(driver, head: str) -> None:
+    """Type ``head`` (e.g. "6.1") into the attention page's one head selector and pick it."""
+    from selenium.webdriver.common.by import By
+
+    def combobox(d):
+        boxes = d.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stSelectbox"]'
+        )
+        box = next((b for b in boxes if b.text.startswith("Head")), None)
+        return None if box is None else box.find_element(By.CSS_SELECTOR, "input")
+
+    _click(driver, combobox, what="the head selector")
+    combobox(driver).send_keys(head)
+    xpath = f'//*[@role="option"][normalize-space(.)="{head}"]'
+    _click(driver, lambda d: d.find_element(By.XPATH, xpath), what=f"the head {head!r}")
+    time.sleep(0.5)
+    _wait(driver, _settled, what=f"the rerun after picking head {head}")
+
+
+def _click_cell(driver, layer: int, head: int, n_layers: int, n_heads: int) -> None:
+    """Click cell (layer, head) of the head-score heatmap (the page's second plotly chart)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    charts = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')
+    area = charts[1].find_element(By.CSS_SELECTOR, ".nsewdrag")
+    width, height = area.size["width"], area.size["height"]
+    dx = (head + 0.5) / n_heads * width - width / 2
+    dy = (layer + 0.5) / n_layers * height - height / 2  # layer 0 at the top
+    ActionChains(driver).move_to_element_with_offset(area, int(dx), int(dy)).click().perform()
+    time.sleep(0.5)
+    _wait(driver, _settled, what=f"the rerun after clicking head {layer}.{head}")
+
+
 def _button(driver, label: str):
     from selenium.webdriver.common.by import By
 
@@ -273,9 +307,9 @@ def test_pages_prompt_head_click_and_bad_input(server, browser, tmp_path):
     )
     driver.save_screenshot(str(shots / "prompt.png"))
 
-    # click a head thumbnail: its token x token heatmap appears, with the prompt's tokens
+    # pick a head: its token x token heatmap appears, with the prompt's tokens
     _navigate(driver, PAGES["attention"])
-    _button(driver, "6.1")
+    _pick_head(driver, "6.1")
     _wait(
         driver,
         lambda d: any("head 6.1" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".gtitle")),
@@ -287,6 +321,14 @@ def test_pages_prompt_head_click_and_bad_input(server, browser, tmp_path):
     assert "Alice" in ticks and "park" in ticks, ticks
     _no_exception(driver)
     driver.save_screenshot(str(shots / "head_6.1.png"))
+    # or click it on the layer x head heatmap of head scores
+    _click_cell(driver, 3, 1, n_layers=8, n_heads=4)
+    _wait(
+        driver,
+        lambda d: any("head 3.1" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".gtitle")),
+        what="the heatmap of head 3.1 after a click on the score grid",
+    )
+    _no_exception(driver)
 
     # bad input: a clear message in the page, no traceback, and the app keeps working
     for bad, expected in [
@@ -300,7 +342,7 @@ def test_pages_prompt_head_click_and_bad_input(server, browser, tmp_path):
     driver.save_screenshot(str(shots / "bad_prompt.png"))
     _type_prompt(driver, "When Mary and John went to the store, John gave a drink to")
     _wait(driver, lambda d: not _errors(d), what="the error to go away")
-    _button(driver, "2.1")
+    _pick_head(driver, "2.1")
     _wait(
         driver,
         lambda d: any("head 2.1" in t.text for t in d.find_elements(By.CSS_SELECTOR, ".gtitle")),

@@ -49,7 +49,13 @@ def test_recovers_the_planted_circuit(model):
     for evidence in found.evidence.values():  # no head outside the paper's classes
         assert evidence["class"] in CLASSES and "threshold" in evidence and evidence["corroborated"]
         assert evidence["margin"] > 0  # every member is past its bar, and says by how much
-    relative = {"dla": 0.1, "path": 0.05, "backup": 0.05, "pattern": 0.3}
+        if evidence["class"] != "backup_name_mover":  # attention corroborates, with a margin
+            assert evidence["pattern_margin"] > 0.2, evidence  # measured: >= 0.38
+    # the planted circuit does not move when every causal bar is halved or doubled
+    rows = found.sensitivity()
+    assert [r["scale"] for r in rows] == [0.5, 0.75, 1.0, 1.5, 2.0]
+    assert all(r["n_heads"] == 13 and not r["added"] and not r["removed"] for r in rows), rows
+    relative = {"dla": 0.1, "path": 0.05, "backup": 0.05, "pattern": 0.3, "pattern_margin": 0.1}
     assert {k: found.thresholds[k] for k in relative} == relative
     assert found.thresholds["dla_floor"] == 0.25 and found.thresholds["min_logit_diff"] == 1.0
     evaluation = evaluate_circuit(
@@ -112,6 +118,68 @@ def test_thresholds_are_configurable_and_recorded(ioi_model):
     found = discover_ioi_circuit(ioi_model, task, Thresholds(dla=0.9), progress_desc=False)
     assert all(found.circuit[c] == [] for c in CLASSES)
     assert [6, 1] in found.circuit["unclassified"] and [6, 3] in found.circuit["unclassified"]
+
+
+def test_classification_follows_the_evidence(ioi_model):
+    """:func:`classify` on the measured scores, edited one piece of evidence at a time: a
+    direct writer that rises when the other name movers are knocked out is a backup (not
+    first-come by |DLA|); name movers need attention to a name; induction vs duplicate-token
+    needs a minimum and a margin; every change of class says why."""
+    import dataclasses
+
+    import numpy as np
+
+    from interp.studies.ioi_circuit import classify
+
+    task = ioi_task(ioi_model, 8, seed=0)
+    found = discover_ioi_circuit(ioi_model, task, progress_desc=False)
+    base = found.scores()
+    t = Thresholds()
+
+    def with_(**edits):
+        arrays = {k: getattr(base, k).copy() for k in edits}
+        for k, (head, value) in edits.items():
+            arrays[k][head] = value
+        return classify(dataclasses.replace(base, **arrays), t)
+
+    circuit, evidence = classify(base, t)
+    assert {c: sorted(map(list, h)) for c, h in circuit.items() if h} == {
+        c: h for c, h in found.circuit.items() if h
+    }  # the same classification as discovery's, from the stored scores alone
+    # 7.0 (a planted backup) also writes directly, above the name-mover bar, attending to IO:
+    # it rises when the name movers are knocked out, so it stays a backup
+    assert base.dla_ablated[7, 0] - 1.0 > max(0.05 * found.clean_logit_diff, 0.1)
+    circuit, evidence = with_(dla=((7, 0), 1.0), attn_end_to_io=((7, 0), 0.9))
+    assert (7, 0) in circuit["backup_name_mover"] and (7, 0) not in circuit["name_mover"]
+    assert evidence["7.0"]["note"].startswith("also writes directly: DLA 1.00")
+    # 6.3 rises when 6.1 is knocked out: a backup; the strongest candidate stays a mover
+    circuit, evidence = with_(dla_ablated=((6, 3), base.dla[6, 3] + 1.0))
+    assert circuit["name_mover"] == [(6, 1)] and (6, 3) in circuit["backup_name_mover"]
+    assert evidence["6.3"]["value"] == pytest.approx(1.0)
+    # both rise (they compensate for each other): the strongest stays the name mover
+    arrays = base.dla_ablated.copy()
+    arrays[6, 1], arrays[6, 3] = base.dla[6, 1] + 1.0, base.dla[6, 3] + 1.0
+    circuit, _ = classify(dataclasses.replace(base, dla_ablated=arrays), t)
+    assert len(circuit["name_mover"]) == 1 and len(circuit["backup_name_mover"]) == 3
+    # a name mover that attends to no name from END is uncorroborated: unclassified
+    zero = {k: ((6, 3), 0.05) for k in ("attn_end_to_io", "attn_end_to_s1", "attn_end_to_s2")}
+    circuit, evidence = with_(**zero)
+    assert circuit["name_mover"] == [(6, 1)] and (6, 3) in circuit["unclassified"]
+    assert evidence["6.3"]["corroborated"] is False and "uncorroborated" in evidence["6.3"]["note"]
+    assert evidence["6.3"]["pattern_margin"] == pytest.approx(0.05 - 0.3)
+    # an S-inhibition head that does not attend to S2 keeps its class (path patching is the
+    # evidence) but is marked uncorroborated
+    circuit, evidence = with_(attn_end_to_s2=((4, 2), 0.1))
+    assert (4, 2) in circuit["s_inhibition"] and evidence["4.2"]["corroborated"] is False
+    # induction vs duplicate-token: too close to call is ambiguous, too weak as well
+    circuit, evidence = with_(attn_s2_to_s1_plus_1=((3, 1), 0.5), attn_s2_to_s1=((3, 1), 0.45))
+    assert (3, 1) in circuit["unclassified"] and "ambiguous" in evidence["3.1"]["note"]
+    assert evidence["3.1"]["pattern_margin"] == pytest.approx(0.05 - 0.1)
+    circuit, _ = with_(attn_s2_to_s1_plus_1=((3, 1), 0.25), attn_s2_to_s1=((3, 1), 0.0))
+    assert (3, 1) in circuit["unclassified"]
+    circuit, _ = with_(attn_s2_to_s1_plus_1=((3, 1), 0.1), attn_s2_to_s1=((3, 1), 0.9))
+    assert (3, 1) in circuit["duplicate_token"]
+    assert not np.isnan(base.dla_ablated[6, 1])  # each candidate measured, the other ablated
 
 
 def test_bad_input(ioi_model):

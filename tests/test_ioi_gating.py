@@ -75,6 +75,11 @@ def test_ioi_script_stops_without_ioi_behaviour_and_forces_on_request(
     assert abs(run.dla).max() < min(0.25, 0.1 * abs(run.logit_diff))
     assert run.circuit["name_mover"] == [] and run.circuit["negative_name_mover"] == []
     assert run.patch_resid_pre is not None  # the heatmaps, which need no behaviour, are there
+    # no name mover at any scale of the bars either; the summary is printed and stored
+    assert "threshold sensitivity" in out and [r["scale"] for r in run.sensitivity] == [
+        0.5, 0.75, 1.0, 1.5, 2.0,
+    ]  # fmt: skip
+    assert not any("name_mover" in r["added"] for r in run.sensitivity)
     from interp.views.circuit import ioi_run
 
     (warning,) = ioi_run(record.run_id).warnings()  # what the dashboard page shows
@@ -104,6 +109,28 @@ def test_ioi_from_prompt_sentence_initial_names_every_seed(random_gpt2):
         if is_single_token(model, n) and not _bare_single_token(model, n)
     ]
     assert len(split) >= 1 and not seen & set(split) and len(seen) > 5
+
+
+def test_100_names_are_single_gpt2_tokens_both_ways(random_gpt2):
+    """Every name of IOI_NAMES is one GPT-2 BPE token after a space and at the start of a
+    text; under GPT-2's tokenizer the task builder keeps exactly those 100 (8 of the
+    reference names split sentence-initially: Emma -> Em, ma) and draws from them."""
+    from transformers import AutoTokenizer
+
+    from interp.core.models import load
+    from interp.tasks.ioi import IOI_NAMES, ioi_task, usable_names
+
+    tok = AutoTokenizer.from_pretrained(str(random_gpt2))
+    for name in IOI_NAMES:
+        assert len(tok(" " + name)["input_ids"]) == 1, name
+        assert len(tok(name)["input_ids"]) == 1, name
+    assert len(tok("Emma")["input_ids"]) == 2 and len(tok(" Emma")["input_ids"]) == 1
+    model = load(str(random_gpt2), device="cpu")
+    assert usable_names(model) == list(IOI_NAMES)
+    task = ioi_task(model, 40, seed=0)
+    used = set(task.info["io"]) | set(task.info["s"])
+    assert used <= set(IOI_NAMES) and len(used) > 30
+    assert used - set(IOI_NAMES[:32])  # names beyond the reference vocabulary's are drawn
 
 
 def test_implausibly_large_circuits_are_flagged():

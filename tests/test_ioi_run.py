@@ -3,6 +3,8 @@ and runs stored by the old experiments/ioi.py (a bare dict) still list, load and
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 
 import numpy as np
@@ -66,6 +68,62 @@ def test_run_ioi_finds_the_planted_circuit_and_measures_it(run, ioi_model):
     assert "name_mover           6.1, 6.3" in report and "planted vs found" in report
     assert "precision 1.00, recall 1.00" in report
     assert "9.6, 9.9, 10.0" in run.paper_comparison() and not run.is_paper_model
+
+
+def test_sensitivity_evidence_and_defaults(run, ioi_model, store):
+    """The threshold-sensitivity summary is stored with the run, printed in its report and
+    shown by the dashboard's view; the evidence table prints every margin and the attention
+    that corroborates each class; runs default to the paper's 100 prompts."""
+    from interp.results.base import load_result, save
+    from interp.views import ioi_run
+
+    assert [r["scale"] for r in run.sensitivity] == [0.5, 0.75, 1.0, 1.5, 2.0]
+    assert all(r["n_heads"] == 13 and not r["added"] for r in run.sensitivity)
+    report = run.report()
+    assert "threshold sensitivity (every causal bar x scale" in report
+    assert "  x0.5   13     none" in report
+    assert "6.1   name_mover" in report and "END->IO 0.93 +0.63" in report
+    assert (
+        "pattern"
+        in report.splitlines()[
+            report.splitlines().index(
+                "evidence (margin: value past its bar; pattern: attention score, its margin)"
+            )
+            + 1
+        ]
+    )
+    stored = save(run, model=ioi_model, config={"n_prompts": 4}, seed=0, store=store)
+    assert load_result(stored.run_id, store=store).sensitivity == run.sensitivity
+    view = ioi_run(stored.run_id, str(store.root))
+    rows = view.sensitivity_rows()
+    assert [r["thresholds"] for r in rows] == ["x0.5", "x0.75", "x1", "x1.5", "x2"]
+    assert rows[0] == {"thresholds": "x0.5", "heads": 13, "added": "—", "removed": "—"}
+    evidence = {r["head"]: r for r in view.evidence_rows()}
+    assert evidence["6.1"]["class"] == "name mover" and evidence["6.1"]["corroborated"] == "yes"
+    assert evidence["6.1"]["margin"] > 2 and evidence["7.0"]["pattern"] == "n/a"
+    assert view.warnings() == []
+    # defaults sized like the paper (tests pass small n explicitly)
+    assert inspect.signature(run_ioi).parameters["n_prompts"].default == 100
+    assert inspect.signature(ioi_task).parameters["n_prompts"].default == 100
+
+
+def test_implausible_circuit_flag_reaches_the_dashboard(run, ioi_model, store):
+    """A run with an implausibly large circuit says so on the IOI page: its own warning,
+    and (for runs stored before the flag existed) the same rule applied by the view."""
+    from interp.studies.ioi_circuit import Thresholds
+    from interp.studies.ioi_run import implausible_circuit
+    from interp.views import ioi_run
+
+    big = {"name_mover": [[lyr, h] for lyr in range(8) for h in range(4)][:30]}
+    flag = implausible_circuit(30, 32, Thresholds())
+    for warnings in ([flag], []):  # stored with the warning, and an old run without it
+        bloated = dataclasses.replace(run, circuit=big, warnings=warnings)
+        saved = store.save(
+            "ioi", model=record_of(ioi_model).to_dict(), config={}, seed=0,
+            summary=bloated.summary(), arrays=bloated.arrays(),
+        )  # fmt: skip
+        (warning,) = ioi_run(saved.run_id, str(store.root)).warnings()
+        assert warning.startswith("implausible circuit: 30 of 32 heads"), warning
 
 
 def test_stored_format_is_the_old_scripts(run, ioi_model, store):
@@ -156,9 +214,9 @@ def test_a_run_stored_by_the_old_script_lists_loads_and_draws(run, ioi_model, st
     assert loaded.circuit == run.circuit and loaded.planted == record.reference["placement"]
     assert np.array_equal(loaded.minimality_scores, arrays["minimality"], equal_nan=True)
     # fields added since then come back with their defaults (an old run was never forced)
-    defaults = {"minimality_threshold": 0.01, "forced": False, "warnings": []}
+    defaults = {"minimality_threshold": 0.01, "forced": False, "warnings": [], "sensitivity": []}
     assert loaded.summary() == {**summary, **defaults}
-    assert loaded.report() == run.report()
+    assert loaded.report() == dataclasses.replace(run, sensitivity=[]).report()
     # and it draws, through the view the dashboard uses
     view = ioi_run(handle.run_id, str(store.root))
     assert view.n_layers == 8 and view.is_reference

@@ -124,6 +124,33 @@ def test_bad_input(ioi_model):
         ioi_from_prompt(ioi_model, "  ")
 
 
+def test_names_filtered_by_the_model_at_hand(ioi_model):
+    """100 paper-sized names; a word-level vocabulary keeps its own 40 (in their old order,
+    so every reference task is unchanged) and rejects names that are <unk> to it."""
+    from interp.core.reference.vocab import NAMES
+    from interp.tasks.ioi import (
+        IOI_NAMES,
+        _bare_single_token,
+        default_words,
+        is_name_token,
+        usable_names,
+    )  # fmt: skip
+
+    assert len(IOI_NAMES) == len(set(IOI_NAMES)) == 100
+    assert default_words("names")[:40] == list(NAMES) and len(default_words("names")) == 108
+    assert usable_names(ioi_model) == list(NAMES)  # the 40 of the reference vocabulary
+    # "William" is no word of the reference vocabulary: <unk> in both positions, rejected
+    assert ioi_model.tokenizer("William", add_special_tokens=False)["input_ids"] == [
+        ioi_model.tokenizer.unk_token_id
+    ]
+    assert not is_name_token(ioi_model, "William") and not _bare_single_token(ioi_model, "William")
+    assert is_name_token(ioi_model, "Mary")
+    task = ioi_task(ioi_model, 60, seed=0)
+    assert set(task.info["io"]) | set(task.info["s"]) <= set(NAMES)
+    with pytest.raises(TokenizationError, match="not in the vocabulary"):
+        ioi_task(ioi_model, 4, names=["William", "Alice", "Bob", "Tom", "Anna"])
+
+
 def test_subset_and_group_means(ioi_model):
     task = ioi_task(ioi_model, 10, seed=0)
     sub = task.subset([1, 3])

@@ -4,7 +4,6 @@ found, resumable after SIGINT or a failure mid-checkpoint, key-value agreement, 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -18,7 +17,6 @@ import torch
 from interp.core.errors import InterpError
 from interp.core.hooks import mlp_name
 from interp.core.models import record_of
-from interp.core.reference.vocab import COMMON_WORDS, MEMORIES
 from interp.methods import mining
 from interp.methods.ffn import Agreement, agreement, value_projections
 from interp.methods.mining import examples, latest_job, load_job, mine
@@ -26,26 +24,6 @@ from interp.results.base import load_result, save
 from interp.results.store import ResultsStore
 
 ARGS = {"k": 4, "window": 16, "batch_size": 3, "checkpoint_every": 2, "show_progress": False}
-MEMORY_WORDS = {w for pair in MEMORIES for w in pair}
-
-
-@pytest.fixture(scope="module")
-def corpus_path(tmp_path_factory):
-    """~700 tokens of vocabulary words; every memory trigger occurs (followed by its target)
-    a few times, at different positions."""
-    rng = random.Random(0)
-    words = [w for w in COMMON_WORDS if w not in MEMORY_WORDS and w.isalpha()]
-    paragraphs = []
-    for i in range(48):
-        text = [rng.choice(words) for _ in range(rng.randint(6, 20))]
-        if i % 3 == 0:
-            trigger, target = MEMORIES[(i // 3) % len(MEMORIES)]
-            at = rng.randint(0, len(text))
-            text[at:at] = [trigger, target]
-        paragraphs.append(" ".join(text))
-    path = tmp_path_factory.mktemp("corpus") / "memories.txt"
-    path.write_text("\n\n".join(paragraphs) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")

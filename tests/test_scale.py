@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 
 import numpy as np
 import pytest
 
-from interp.core.reference.vocab import COMMON_WORDS, MEMORIES
 from interp.methods.mining import load_job, mine, mine_sharded
 from interp.results import mining_tables
 from interp.results.store import ResultsStore
@@ -26,25 +24,6 @@ ARGS = {"k": 4, "window": 16, "batch_size": 3, "checkpoint_every": 2, "show_prog
 needs_ray = pytest.mark.skipif(
     not ray_available(), reason="Ray is not installed: pip install -e '.[scale]'"
 )
-
-
-@pytest.fixture(scope="module")
-def corpus_path(tmp_path_factory):
-    """~700 tokens of vocabulary words with the planted memories' triggers in them."""
-    rng = random.Random(0)
-    memory_words = {w for pair in MEMORIES for w in pair}
-    words = [w for w in COMMON_WORDS if w not in memory_words and w.isalpha()]
-    paragraphs = []
-    for i in range(48):
-        text = [rng.choice(words) for _ in range(rng.randint(6, 20))]
-        if i % 3 == 0:
-            trigger, target = MEMORIES[(i // 3) % len(MEMORIES)]
-            at = rng.randint(0, len(text))
-            text[at:at] = [trigger, target]
-        paragraphs.append(" ".join(text))
-    path = tmp_path_factory.mktemp("corpus") / "memories.txt"
-    path.write_text("\n\n".join(paragraphs) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")

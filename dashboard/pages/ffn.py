@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import common
 from interp import views
+from interp.views.ffn import memory_neuron_rows, mining_command
 
 st.title("FFN memories")
 sel = common.selection()
@@ -63,7 +64,7 @@ else:
                 st.info(
                     "No trigger examples are mined for this model yet. Mine them with\n\n"
                     f"`interp mine --model {sel.model}`, or run "
-                    f"`{views.experiment_command('ffn_memories', sel.model)}`"
+                    f"`{mining_command(sel.model)}`"
                 )
             for ex in view.examples:
                 st.html(
@@ -146,7 +147,10 @@ cols[0].metric("Model", record.model_name)
 cols[1].metric("Corpus tokens mined", f"{summary.get('n_tokens', 0):,}")
 if "all_recovered" in summary:
     cols[2].metric("Planted memories recovered", "all" if summary["all_recovered"] else "not all")
-st.caption(f"Corpus: {summary.get('corpus', '?')} · mining job {summary.get('mining_job', '?')}")
+origin = f" ({summary['corpus_origin']})" if summary.get("corpus_origin") else ""
+st.caption(
+    f"Corpus: {summary.get('corpus', '?')}{origin} · mining job {summary.get('mining_job', '?')}"
+)
 left, right = st.columns([3, 2])
 agreement_id = (summary.get("run_ids") or {}).get("agreement")
 with left, common.shown_errors():
@@ -158,6 +162,9 @@ with right:
     st.dataframe(views.agreement_rows(summary, reference), hide_index=True)
     if not reference:
         st.caption(f"paper, random: {views.PAPER_AGREEMENT['random']}")
+if summary.get("neurons"):
+    st.markdown("**Neurons: the value's top tokens and the top trigger examples**")
+    st.dataframe(memory_neuron_rows(summary), hide_index=True)
 if summary.get("memories"):
     st.markdown("**Planted memories: planted vs found**")
     st.dataframe(summary["memories"], hide_index=True)

@@ -54,6 +54,13 @@ if len(run.metric_rows()[0]) > 2:
         st.markdown("**Measured beside the paper**")
         st.dataframe(run.metric_rows(), hide_index=True)
 
+if run.evidence_rows():
+    with st.expander("Evidence per head (value, bar, margin; attention corroboration)"):
+        st.dataframe(run.evidence_rows(), hide_index=True)
+if run.sensitivity_rows():
+    st.markdown("**Threshold sensitivity** (every causal bar scaled; the measured scores reused)")
+    st.dataframe(run.sensitivity_rows(), hide_index=True)
+
 patching, path, dla, faithfulness = st.tabs(
     ["Activation patching", "Path patching", "Direct logit attribution", "Faithfulness"]
 )

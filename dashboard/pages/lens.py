@@ -69,11 +69,30 @@ st.markdown(
 cols = st.columns(4)
 cols[0].metric(f"{source[0]} top-1 from layer", views.layer_label(run.subject_layer))
 cols[1].metric(f"{source[1]} top-1 from layer", views.layer_label(run.answer_layer))
-cols[2].metric(f"{target[0]} + o_L{run.ffn_layer} →", repr(run.headline_transfer_top.strip()))
-cols[3].metric("transfer accuracy", f"{run.transfer_accuracy:.1%}")
+unrelated = getattr(run, "unrelated_transfer", None) or {}
+if unrelated:
+    cols[2].metric(
+        f"{unrelated['headline'][0]} context, FFNs := o →",
+        repr(str(unrelated["headline_transfer_top"]).strip()),
+    )
+    cols[3].metric(
+        "transfer, unrelated contexts (paper's protocol)",
+        f"{unrelated['transfer_accuracy']:.1%}",
+        help=unrelated["protocol"],
+    )
+else:  # a run stored before the paper's protocol was measured
+    cols[2].metric(f"{target[0]} + o_L{run.ffn_layer} →", repr(run.headline_transfer_top.strip()))
+    cols[3].metric("same-template transfer (not the paper's)", f"{run.transfer_accuracy:.1%}")
+st.caption(
+    f"{run.layer_rule}. o-vector FFN {run.ffn_layer}: {run.ffn_layer_rule}. Prompts "
+    + ("with" if run.prepend_bos else "without")
+    + " BOS."
+)
 st.dataframe(views.recall_rows(run, record), hide_index=True)
+for note in views.recall_notes(run, record):
+    st.caption(f"Note: {note}")
 st.plotly_chart(run.figure(), key="capitals-figure")
-second = views.second_relation_rows(run)
+second = views.second_relation_rows(run, record)
 if second:
     relation = (run.second_relation or {}).get("relation", "second relation")
     st.markdown(f"**The same pipeline on {relation.replace('_', ' ')}**")

@@ -7,6 +7,8 @@ token of every stream at every position instead.
 
 from __future__ import annotations
 
+from interp.core.config import add_device_arguments
+
 #: interp.methods.logit_lens's sites, written out so ``interp --help`` does not import torch
 SITES = ("embed", "resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
 
@@ -32,15 +34,15 @@ def register(sub) -> None:
     )
     p.add_argument("--position", type=int, default=-1, help="position to show (-1: last)")
     p.add_argument("--grid", action="store_true", help="top-1 at every position")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_device_arguments(p)
     p.set_defaults(func=cmd_lens)
 
 
 def cmd_lens(args) -> int:
-    from interp.core.models import load
+    from interp.core.config import load_for
     from interp.methods.logit_lens import format_table, logit_lens
 
-    model = load(args.model, device=args.device)
+    model = load_for(args)
     positions = None if args.grid else [args.position]
     result = logit_lens(
         model, args.prompt, sites=args.sites, targets=args.targets, k=args.k, positions=positions

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from interp.core.config import add_device_arguments
 from interp.core.errors import InterpError
 
 DEFAULT_MODEL = "reference:recall"
@@ -24,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--k", type=int, default=10, help="value tokens to show")
     p.add_argument("--examples", type=int, default=5, help="trigger examples to show")
     p.add_argument("--job", help="mining job to read (default: the newest that mined L)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_device_arguments(p)
     p.set_defaults(func=cmd_neuron)
 
     p = sub.add_parser(
@@ -48,7 +49,7 @@ def register(sub) -> None:
     )
     p.add_argument("--max-tokens", type=int, help="stop after this many corpus tokens")
     p.add_argument("--checkpoint-every", type=int, default=20, help="batches per checkpoint")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add_device_arguments(p)
     p.add_argument(
         "--workers", type=int,
         help="mine on a local Ray cluster of N workers started here, one model copy each "
@@ -87,14 +88,15 @@ def _neuron(layer: str, neuron: str | None):
 
 def cmd_neuron(args) -> int:
     from interp.core.components import Component
-    from interp.core.models import load, record_of
+    from interp.core.config import load_for
+    from interp.core.models import record_of
     from interp.methods.ffn import value_projections
     from interp.methods.mining import examples, jobs, latest_job
     from interp.results.store import ResultsStore
 
     part = _neuron(args.layer, args.neuron)
     layer, neuron = part
-    model = load(args.model, device=args.device)
+    model = load_for(args)
     Component.of(part).validate(model)
     store = ResultsStore()
     values = value_projections(model, [layer], k=args.k, store=store)
@@ -129,7 +131,7 @@ def cmd_neuron(args) -> int:
 
 
 def cmd_mine(args) -> int:
-    from interp.core.models import load
+    from interp.core.config import load_for
     from interp.methods.mining import mine
     from interp.results.store import ResultsStore
 
@@ -146,12 +148,14 @@ def cmd_mine(args) -> int:
         from interp.scale.mining import mine_on_ray
 
         require_ray()
+        if args.dtype not in ("float32", "fp32"):
+            raise InterpError("Ray workers mine in float32; drop --dtype or mine in one process")
         result = mine_on_ray(
             args.model, args.corpus, workers=workers, address=address, device=args.device,
             shard_batches=getattr(args, "shard_batches", None), **options,
         )  # fmt: skip
     else:
-        result = mine(load(args.model, device=args.device), args.corpus, **options)
+        result = mine(load_for(args), args.corpus, **options)
     print(
         f"mined {result.n_tokens:,} tokens of {result.corpus} "
         f"({result.n_windows:,} windows of {result.window}) through {result.model}, "

@@ -1,6 +1,18 @@
-"""Device and dtype choice: CUDA when present, then Apple MPS, then CPU."""
+"""Device and dtype choice: CUDA when present, then Apple MPS, then CPU; and the memory
+budget every sweep sizes its batched forwards by.
+
+The budget is decided in this order: a ``memory=`` argument of the sweep; the innermost
+:func:`memory_limit` block (per thread / task: the dashboard sets one per analysis); the
+process-wide :func:`set_memory_budget` (the ``--memory`` option of every script and command,
+applied by :func:`interp.core.config.apply_device_options`); ``$INTERP_MEMORY_BUDGET``; half of
+the device's free memory (at most 768 MiB on a CPU).
+"""
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
 
 import torch
 
@@ -64,7 +76,8 @@ CPU_CEILING = 768 * 2**20
 def memory_budget(device: str | torch.device | None = None) -> int:
     """The bytes one batched forward of a sweep may use on ``device``.
 
-    ``$INTERP_MEMORY_BUDGET`` (bytes, or with a unit: ``512MiB``, ``8GiB``) overrides it.
+    A :func:`memory_limit` block, then :func:`set_memory_budget` (``--memory``), then
+    ``$INTERP_MEMORY_BUDGET`` (bytes, or with a unit: ``512MiB``, ``8GiB``) override it.
     On CUDA: half of the memory free now (so an 80 GB GPU runs large chunks). On the CPU:
     half of the available RAM, at most 768 MiB.
 
@@ -73,6 +86,11 @@ def memory_budget(device: str | torch.device | None = None) -> int:
     """
     import os
 
+    scoped = _SCOPED.get()
+    if scoped is not None:
+        return scoped
+    if _PROCESS_BUDGET is not None:
+        return _PROCESS_BUDGET
     text = os.environ.get("INTERP_MEMORY_BUDGET")
     if text:
         return parse_bytes(text)
@@ -84,6 +102,49 @@ def memory_budget(device: str | torch.device | None = None) -> int:
     if available is None:
         return CPU_CEILING
     return int(min(CPU_CEILING, available * MEMORY_FRACTION))
+
+
+_PROCESS_BUDGET: int | None = None
+_SCOPED: contextvars.ContextVar[int | None] = contextvars.ContextVar("memory", default=None)
+
+
+def as_bytes(memory: str | int | None) -> int | None:
+    """``None`` (no budget given), a byte count, or a size written ``2GiB`` -> bytes."""
+    if memory is None or (isinstance(memory, str) and not memory.strip()):
+        return None
+    if isinstance(memory, int):
+        if memory <= 0:
+            raise InterpError(f"a memory budget must be positive; got {memory}")
+        return memory
+    return parse_bytes(memory)
+
+
+def set_memory_budget(memory: str | int | None) -> int | None:
+    """Set (or with ``None`` clear) the process-wide sweep budget; returns it in bytes.
+
+    >>> set_memory_budget("64MiB") == memory_budget("cpu") == 64 * 2**20
+    True
+    >>> set_memory_budget(None)
+    """
+    global _PROCESS_BUDGET
+    _PROCESS_BUDGET = as_bytes(memory)
+    return _PROCESS_BUDGET
+
+
+@contextlib.contextmanager
+def memory_limit(memory: str | int | None) -> Iterator[None]:
+    """Within the block (this thread or task only), sweeps use ``memory``; ``None`` leaves the
+    outer budget in force.
+
+    >>> with memory_limit("32MiB"):
+    ...     memory_budget("cpu") == 32 * 2**20
+    True
+    """
+    token = _SCOPED.set(as_bytes(memory) if memory is not None else _SCOPED.get())
+    try:
+        yield
+    finally:
+        _SCOPED.reset(token)
 
 
 def parse_bytes(text: str) -> int:

@@ -14,7 +14,11 @@ The model is a transformer-lens 4.x ``TransformerBridge`` in compatibility mode,
 names are the familiar ``blocks.{l}.attn.hook_z`` etc. By default the weights are processed
 as HookedTransformer did (fold LN, centre writing weights and unembedding, fold value
 biases): this changes logit-lens and direct-logit-attribution numbers, so the choice is kept
-in :class:`ModelRecord.weight_processing` and stored with every result.
+in :class:`ModelRecord.weight_processing` and stored with every result. So is
+``prepend_bos`` (default True, transformer-lens's GPT-2 practice): whether prompts start with
+the BOS token (``<|endoftext|>``). It changes every number (GPT-2's attention rests on the
+first position; Merullo et al.'s code tokenises without BOS), so it is chosen at load time,
+used by every tokenisation helper (:func:`interp.core.tokens.to_tokens`) and recorded.
 
 The model itself is left as transformer-lens returned it: its record lives beside it, in a
 table keyed weakly by the model object (:func:`record_of`), and goes when the model goes.
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlparse
 
-from interp.core.errors import ModelNotFoundError
+from interp.core.errors import InterpError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import torch
@@ -74,6 +78,8 @@ class ModelRecord:
     device: str
     dtype: str
     weight_processing: dict[str, bool] = field(default_factory=dict)
+    #: whether prompts are tokenised with BOS first (records stored before it existed: True)
+    prepend_bos: bool = True
     #: for reference models: the planted mechanisms (placement of every role, layers, ...)
     reference: dict[str, Any] | None = None
 
@@ -111,10 +117,14 @@ def load(
     device: str = "auto",
     dtype: str = "float32",
     process_weights: bool = True,
+    prepend_bos: bool = True,
 ) -> TransformerBridge:
     """Load ``name`` as a hooked model; its :class:`ModelRecord` is ``record_of(model)``.
 
     The returned bridge carries no attribute of ours: the record is kept beside it.
+    ``prepend_bos=False`` tokenises every prompt without the BOS token (the record says so,
+    and transformer-lens's own ``cfg.default_prepend_bos`` is set to match, so
+    ``model.to_tokens`` agrees with :func:`interp.core.tokens.to_tokens`).
     Raises :class:`ModelNotFoundError` with an actionable message for unknown names, missing
     or non-GPT-2 directories, and hub models that cannot be obtained offline.
 
@@ -123,15 +133,21 @@ def load(
         >>> model = load("reference:ioi", device="cpu")
         >>> record_of(model).n_layers, record_of(model).source
         (8, 'reference')
+        >>> record_of(load("reference:ioi", device="cpu", prepend_bos=False)).prepend_bos
+        False
     """
     from interp.core.device import dtype_name, parse_dtype, pick_device
 
+    if not isinstance(prepend_bos, bool):
+        raise InterpError(f"prepend_bos must be True or False, not {prepend_bos!r}")
     dev = pick_device(device)
     torch_dtype = parse_dtype(dtype, dev)
     source, location, reference = resolve(str(name))
     bridge, seconds = _boot(location, dev, torch_dtype)
     processing = _process(bridge, process_weights)
     cfg = bridge.cfg
+    if not prepend_bos:  # transformer-lens's own switch (True by default, left alone then)
+        cfg.default_prepend_bos = False
     record = ModelRecord(
         name=str(name),
         source=source,
@@ -146,6 +162,7 @@ def load(
         device=str(dev),
         dtype=dtype_name(torch_dtype),
         weight_processing=processing,
+        prepend_bos=prepend_bos,
         reference=reference,
     )
     _LOADED[bridge] = _Loaded(record, seconds)

@@ -2,6 +2,10 @@
 
 * An empty prompt, a prompt longer than the context window and (for word-level vocabularies)
   words outside the vocabulary raise :class:`~interp.core.errors.PromptError` subclasses.
+* Whether a BOS token comes first is the model's choice, made when it was loaded
+  (:func:`interp.core.models.load` ``prepend_bos``, recorded in its
+  :class:`~interp.core.models.ModelRecord`); :func:`to_tokens` follows it unless told
+  otherwise, so every task and analysis tokenises the same way.
 * :func:`single_token_id` finds the token of a word *as it appears after a space* (GPT-2's
   ``" Mary"``), which is what IOI names and capital answers are, and refuses words that
   are not exactly one token.
@@ -30,10 +34,36 @@ def _unk_id(model: TransformerBridge) -> int | None:
     return unk
 
 
+def prepends_bos(model: TransformerBridge) -> bool:
+    """Whether ``model``'s prompts start with BOS: its record's ``prepend_bos`` (a model from
+    :func:`interp.core.models.load`), else transformer-lens's ``cfg.default_prepend_bos``.
+
+    >>> from interp.core.models import load
+    >>> prepends_bos(load("reference:ioi", device="cpu", prepend_bos=False))
+    False
+    """
+    from interp.core.errors import ModelNotFoundError
+    from interp.core.models import record_of
+
+    try:
+        return record_of(model).prepend_bos
+    except ModelNotFoundError:
+        return bool(getattr(model.cfg, "default_prepend_bos", True))
+
+
 def to_tokens(
-    model: TransformerBridge, prompts: str | list[str], prepend_bos: bool = True
+    model: TransformerBridge, prompts: str | list[str], prepend_bos: bool | None = None
 ) -> Int[Tensor, "batch pos"]:
-    """Tokenise one prompt or a list of prompts (which must have equal lengths)."""
+    """Tokenise one prompt or a list of prompts (which must have equal lengths), with BOS
+    first when ``prepend_bos`` (default: the model's own choice, :func:`prepends_bos`).
+
+    >>> from interp.core.models import load
+    >>> model = load("reference:ioi", device="cpu")
+    >>> to_tokens(model, "When Mary and John").shape, to_tokens(model, "When", False).shape
+    (torch.Size([1, 5]), torch.Size([1, 1]))
+    """
+    if prepend_bos is None:
+        prepend_bos = prepends_bos(model)
     batch = [prompts] if isinstance(prompts, str) else list(prompts)
     if not batch:
         raise PromptError("no prompt given.")
@@ -42,7 +72,7 @@ def to_tokens(
         if not prompt or not prompt.strip():
             raise PromptError("the prompt is empty; type some text to analyse.")
         ids = model.to_tokens(prompt, prepend_bos=prepend_bos, truncate=False)[0]
-        check_length(model, ids.shape[0], prompt)
+        check_length(model, ids.shape[0], prompt, with_bos=prepend_bos)
         unk = _unk_id(model)
         if unk is not None and (ids == unk).any():
             words = [w for w in prompt.replace("?", " ").replace(",", " ").split()]
@@ -66,12 +96,15 @@ def _is_unknown(model: TransformerBridge, word: str, unk: int) -> bool:
     return unk in ids
 
 
-def check_length(model: TransformerBridge, n_tokens: int, what: str = "the prompt") -> None:
+def check_length(
+    model: TransformerBridge, n_tokens: int, what: str = "the prompt", with_bos: bool = True
+) -> None:
     n_ctx = model.cfg.n_ctx
     if n_tokens > n_ctx:
         shown = what if len(what) < 60 else what[:57] + "..."
+        bos = "with BOS" if with_bos else "without BOS"
         raise PromptError(
-            f"{shown!r} is {n_tokens} tokens long (with BOS); this model's context window is "
+            f"{shown!r} is {n_tokens} tokens long ({bos}); this model's context window is "
             f"{n_ctx} tokens. Shorten the prompt."
         )
 

@@ -1,4 +1,5 @@
-"""Plotly figures for attention-pattern scores: one layer x head heatmap per score."""
+"""Plotly figures for attention-pattern scores: one layer x head heatmap per score, sized so
+that GPT-2 small's 12 layers and XL's 48 both fit on a screen (:func:`grid_height`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from interp.methods.attention import HeadScores, IOIAttention
+
+
+def grid_height(n_rows: int, base: int = 120, row: int = 36, most: int = 900) -> int:
+    """Pixels for a heatmap of ``n_rows`` layers: ``row`` px a layer while that fits in
+    ``most``, then rows shrink (to 12 px) so 48 layers stay one screen.
+
+    >>> grid_height(12), grid_height(48)
+    (552, 900)
+    """
+    return int(min(base + row * n_rows, max(most, base + 12 * n_rows)))
 
 
 def score_panels(scores: dict[str, np.ndarray], title: str) -> go.Figure:
@@ -38,7 +49,7 @@ def score_panels(scores: dict[str, np.ndarray], title: str) -> go.Figure:
     fig.update_layout(
         title=title,
         coloraxis=dict(colorscale="Blues", cmin=0, cmax=1),
-        height=180 + 30 * n_layers,
+        height=grid_height(n_layers, base=180, row=30),
     )
     fig.update_yaxes(autorange="reversed", dtick=1)
     fig.update_xaxes(dtick=1)

@@ -93,7 +93,17 @@ def nearest(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Cosine of every token with each vector (excluded ids at -inf): (cosines [n, vocab],
     top-k ids [n, k], top-k cosines [n, k])."""
-    emb = embedding_matrix(model, matrix)
+    return cosine_nearest(vectors, embedding_matrix(model, matrix), exclude, k)
+
+
+def cosine_nearest(
+    vectors: Float[Tensor, "n d_model"],
+    emb: Float[Tensor, "vocab d_model"],
+    exclude: Sequence[Sequence[int]] = (),
+    k: int = 5,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`nearest` against any matrix of token vectors (one row per token id): the
+    embedding, the unembedding or residual vectors (:mod:`interp.methods.words`)."""
     emb = emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-8)
     vec = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-8)
     cos = vec @ emb.T

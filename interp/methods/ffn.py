@@ -17,8 +17,10 @@ the neuron promotes, the bottom tokens what it suppresses.
 * :func:`agreement` is Geva 2021's test that keys and values agree: per layer, the share of
   neurons whose value's top token is the token that *follows* their top trigger example in
   the corpus (examples mined by :mod:`interp.methods.mining`), against a baseline where
-  the neurons' next tokens are shuffled among the neurons of the same layer. The paper finds
-  about 0 in the lower layers rising to about 3.5% in the top layer (random: ~0.0004%).
+  the neurons' next tokens are shuffled among the neurons of the same layer (seeded
+  permutations, and their exact mean). The paper finds about 0 in the lower layers rising to
+  about 3.5% in the top layer (random: ~0.0004%). ``experiments/text_memories.py`` measures
+  it on ``trained:text``, a small GPT-2 trained here on real English.
 """
 
 from __future__ import annotations
@@ -207,8 +209,13 @@ def _assemble(model: Model, layers, k, per_layer) -> ValueProjection:
 @dataclasses.dataclass(frozen=True)
 class Agreement(Result):
     """Per layer: share of neurons whose value's top token is the next token of their top
-    trigger example(s), and the same share with next tokens shuffled among the layer's
-    neurons (mean and standard deviation over ``n_shuffles`` permutations)."""
+    trigger example(s) (``rate``), and the same share with the neurons' next tokens shuffled
+    among the layer's neurons: mean and standard deviation over ``n_shuffles`` permutations
+    (``baseline``, ``baseline_std``) and the permutations' exact mean (``expected``).
+
+    ``ignored`` lists the token ids that never count as a next token (e.g. ``<unk>`` of a
+    word-level vocabulary: "predicting" an unknown word is no memory); a neuron whose
+    next tokens are all ignored or missing is not counted in ``n_neurons``."""
 
     kind: ClassVar[str] = "ffn_agreement"
 
@@ -221,6 +228,27 @@ class Agreement(Result):
     baseline_std: np.ndarray  # float64 [layer]
     n_neurons: np.ndarray  # int64 [layer]: neurons with a trigger example and a non-zero value
     agrees: np.ndarray  # bool [layer, d_mlp]
+    #: float64 [layer]: the exact mean of the shuffled baseline (empty in runs stored before)
+    expected: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    seed: int = 0
+    ignored: list[int] = dataclasses.field(default_factory=list)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per layer: neurons counted, agreeing, measured share, shuffled baseline."""
+        out = []
+        for i, layer in enumerate(self.layers):
+            row: dict[str, Any] = {
+                "layer": int(layer),
+                "neurons": int(self.n_neurons[i]),
+                "agreeing": int(self.agrees[i].sum()),
+                "measured": float(self.rate[i]),
+                "shuffled": float(self.baseline[i]),
+                "shuffled_std": float(self.baseline_std[i]),
+            }
+            if len(self.expected) == len(self.layers):
+                row["shuffled_exact"] = float(self.expected[i])
+            out.append(row)
+        return out
 
     def figure(self):
         from interp.figures.ffn import agreement_figure
@@ -233,23 +261,73 @@ def _agree(value_top: np.ndarray, next_tokens: np.ndarray) -> np.ndarray:
     return ((next_tokens == value_top[:, None]) & (next_tokens >= 0)).any(axis=1)
 
 
+def _expected_agreement(value_top: np.ndarray, next_tokens: np.ndarray) -> float:
+    """Exact mean of ``_agree(value_top, next_tokens[perm])`` over all permutations: neuron
+    i gets neuron j's next tokens with probability 1/n, so the mean is
+    sum_i c(top_i) / n^2, where c(t) counts the neurons whose next tokens include t."""
+    n = len(value_top)
+    if n == 0:
+        return 0.0
+    rows = np.repeat(np.arange(n), next_tokens.shape[1])
+    flat = next_tokens.ravel()
+    ok = flat >= 0
+    pairs = np.unique(np.stack([rows[ok], flat[ok]]), axis=1)  # (neuron, token), each once
+    tokens, counts = np.unique(pairs[1], return_counts=True)
+    if len(tokens) == 0:
+        return 0.0
+    at = np.clip(np.searchsorted(tokens, value_top), 0, len(tokens) - 1)
+    c = np.where(tokens[at] == value_top, counts[at], 0)  # c(top_i)
+    return float(c.sum() / n**2)
+
+
 def agreement(
-    values: ValueProjection, mining, examples: int = 1, n_shuffles: int = 100, seed: int = 0
+    values: ValueProjection,
+    mining,
+    examples: int = 1,
+    n_shuffles: int = 100,
+    seed: int = 0,
+    ignore: tuple[int, ...] | list[int] = (),
 ) -> Agreement:
     """Geva 2021's key-value agreement per layer from a :class:`ValueProjection` and a
-    :class:`~interp.methods.mining.MiningResult` of the same model."""
+    :class:`~interp.methods.mining.MiningResult` of the same model.
+
+    For each layer: the share of neurons whose value's top token (``v_i W_U``) is the next
+    token after one of their top ``examples`` trigger examples. The **baseline** shuffles the
+    trigger examples' next tokens across the layer's neurons (one permutation of the
+    neurons per shuffle, ``n_shuffles`` of them from ``numpy.random.default_rng(seed)``);
+    permuting the values within the layer instead gives the same distribution (a
+    permutation of one side is the inverse permutation of the other). It keeps each side's
+    token frequencies, so a layer whose values all promote "the" and whose triggers are
+    often followed by "the" scores high on both: agreement means something only above its
+    baseline. ``expected`` is the permutations' exact mean. Token ids in ``ignore`` (e.g.
+    ``<unk>``) are treated as no next token.
+
+    Example::
+
+        >>> model = load("trained:text")  # measured on its 54,439 held-out tokens
+        >>> values = value_projections(model, k=10)
+        >>> found = mine(model, "heldout-documents.txt", k=10, window=64, batch_size=64)
+        >>> agree = agreement(values, found, n_shuffles=100, seed=0)
+        >>> [(r["layer"], round(r["measured"], 4), round(r["shuffled"], 4)) for r in agree.rows()]
+        [(0, 0.0137, 0.0006), (1, 0.0137, 0.0019)]
+    """
     if examples < 1 or examples > mining.k:
         raise InterpError(f"examples must be in 1..{mining.k} (the mined k); got {examples}.")
+    if n_shuffles < 0:
+        raise InterpError(f"n_shuffles must be at least 0; got {n_shuffles}.")
     layers = [layer for layer in mining.layers if layer in values.layers]
     if not layers:
         raise InterpError(
             f"no layer is both projected ({values.layers}) and mined ({mining.layers})."
         )
+    ignored = sorted({int(t) for t in ignore})
     rng = np.random.default_rng(seed)
-    rate, base, base_std, counts, agrees = [], [], [], [], []
+    rate, base, base_std, exact, counts, agrees = [], [], [], [], [], []
     for layer in layers:
         top = values.top_ids[values.slot(layer), :, 0]
         nxt = mining.next_token[mining.layers.index(layer), :, :examples]
+        if ignored:
+            nxt = np.where(np.isin(nxt, ignored), -1, nxt)
         # neurons with a trigger example and a non-zero value (a zero value promotes nothing)
         has = (nxt >= 0).any(axis=1) & (values.value_norms[values.slot(layer)] > 0)
         ok = _agree(top, nxt) & has
@@ -262,6 +340,7 @@ def agreement(
         ]
         base.append(float(np.mean(shuffled)) if shuffled else 0.0)
         base_std.append(float(np.std(shuffled)) if shuffled else 0.0)
+        exact.append(_expected_agreement(top[idx], nxt[idx]))
         counts.append(n)
         agrees.append(ok)
     return Agreement(
@@ -274,4 +353,7 @@ def agreement(
         baseline_std=np.asarray(base_std, dtype=np.float64),
         n_neurons=np.asarray(counts, dtype=np.int64),
         agrees=np.stack(agrees),
+        expected=np.asarray(exact, dtype=np.float64),
+        seed=int(seed),
+        ignored=ignored,
     )

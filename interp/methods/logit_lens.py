@@ -206,7 +206,10 @@ def _tokens(model: Model, prompts: str | Sequence[str] | Tensor) -> tuple[Tensor
 
     if isinstance(prompts, Tensor):
         tokens = prompts if prompts.ndim == 2 else prompts[None]
-        texts = [model.tokenizer.decode(row[1:]) for row in tokens.tolist()]
+        bos = model.tokenizer.bos_token_id  # decoded without BOS, when the row starts with it
+        texts = [
+            model.tokenizer.decode(row[1:] if row[0] == bos else row) for row in tokens.tolist()
+        ]
         return tokens.to(model.cfg.device), texts
     texts = [prompts] if isinstance(prompts, str) else list(prompts)
     return to_tokens(model, texts), texts

@@ -36,6 +36,7 @@ KINDS: dict[str, str] = {
     "ablation": "interp.methods.ablation.AblationResult",
     "relation_recall": "interp.studies.recall.RelationRecallResult",
     "capitals": "interp.studies.recall.CapitalsResult",
+    "o_vector_transfer": "interp.studies.transfer.OVectorTransfer",
     "ioi_circuit": "interp.studies.ioi_circuit.IOICircuit",
     "circuit_evaluation": "interp.studies.ioi_circuit.CircuitEvaluation",
     "ioi": "interp.studies.ioi_run.IOIRun",
@@ -47,6 +48,11 @@ KINDS: dict[str, str] = {
     "head_table": "interp.views.heads.HeadTable",
     "edge_circuit": "interp.methods.graph.Circuit",
     "edge_faithfulness": "interp.methods.circuit_eval.FaithfulnessCurve",
+    "word_neighbours": "interp.methods.words.WordNeighbours",
+    "word_analogy": "interp.methods.words.WordAnalogy",
+    "word_projection": "interp.methods.words.WordProjection",
+    "sense_similarity": "interp.methods.polysemy.SenseSimilarity",
+    "induction_over_training": "interp.studies.induction.InductionOverTraining",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from interp.core.config import DEVICE_DEFAULTS, DEVICE_FIELDS, add_device_arguments
 from interp.core.errors import InterpError, exit_code
 
 
@@ -42,14 +43,26 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=1, help="Ray workers (1: no Ray, in order)")
     p.add_argument("--ray-address", help="an existing Ray cluster (e.g. auto, HOST:6379)")
     p.add_argument("--rerun", action="store_true", help="run configs already stored again")
+    add_device_arguments(p)  # shorthand for --set device=... (and dtype, memory) on every run
     p.set_defaults(func=cmd_grid)
 
 
 def cmd_grid(args) -> int:
+    from interp.core.device import DTYPES, as_bytes
     from interp.scale.grid import expand_grid, load_script, run_grid
 
     module = load_script(args.script)
-    configs = expand_grid(module.Config, _pairs(args.vary, "--vary"), _pairs(args.set, "--set"))
+    fixed = _pairs(args.set, "--set")
+    as_bytes(args.memory)  # a bad size fails here, not in every run; the device is the workers'
+    if str(args.dtype).lower() not in DTYPES:
+        raise InterpError(
+            f"unknown dtype {args.dtype!r}; choose one of: float32, bfloat16, float16"
+        )
+    for name in DEVICE_FIELDS:
+        value = getattr(args, name, None)
+        if value is not None and value != DEVICE_DEFAULTS[name]:
+            fixed.setdefault(name, value)
+    configs = expand_grid(module.Config, _pairs(args.vary, "--vary"), fixed)
     print(f"{len(configs)} runs of {args.script}", flush=True)
     runs = run_grid(args.script, configs, workers=args.workers, address=args.ray_address,
                     rerun=args.rerun)  # fmt: skip
@@ -73,4 +86,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m interp.scale")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
+
     return exit_code(lambda: args.func(args), "interrupted: the runs finished so far are stored")

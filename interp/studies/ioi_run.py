@@ -42,7 +42,12 @@ from interp.studies.ioi_circuit import (
     discover_ioi_circuit,
     evaluate_circuit,
     precision_recall,
+    sensitivity_table,
 )
+
+#: prompts of a run when no task is given: the paper's size (Wang et al. 2022 path-patch
+#: >= 200 pairs; 100 keeps a CPU run within minutes)
+DEFAULT_PROMPTS = 100
 
 #: the named positions of the layer x position heatmaps
 NAMED_POSITIONS = ("IO", "S1", "S1+1", "S2", "END")
@@ -90,6 +95,9 @@ class IOIRun(Result):
     #: what a reader must know before trusting the circuit (forced past the gate,
     #: implausibly large circuit); empty for a clean run
     warnings: list[str] = dataclasses.field(default_factory=list)
+    #: the circuit with every causal bar scaled (``IOICircuit.sensitivity``): one row per
+    #: scale with ``n_heads`` and the heads ``added`` / ``removed`` per class against x1
+    sensitivity: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: summary entries this class has no field for (kept, and stored again)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     # -- arrays ([layer, head] unless noted; float32) --------------------------------------
@@ -207,6 +215,8 @@ class IOIRun(Result):
         lines += [self.table(), ""]
         if self.evidence:
             lines += [self.evidence_table(), ""]
+        if self.sensitivity:
+            lines += [sensitivity_table(self.sensitivity), ""]
         lines += [
             f"mean logit difference IO - S: {self.logit_diff:.2f}",
             f"IO top-1: {pct(self.io_top1)}   IO > S: {pct(self.io_over_s)}   "
@@ -225,9 +235,9 @@ class IOIRun(Result):
         lines.append(
             "thresholds: "
             + ", ".join(f"{k} {v:.3g}" for k, v in self.thresholds.items())
-            + " (dla, backup: fractions of the clean logit difference; path: of the clean -"
-            " corrupted gap; *_floor and min_logit_diff: logits; each bar is the larger of"
-            " the fraction and its floor)"
+            + " (dla, backup, ablation: fractions of the clean logit difference; path: of the"
+            " clean - corrupted gap; *_floor and min_logit_diff: logits; each bar is the"
+            " larger of the fraction and its floor; pattern, pattern_margin: attention)"
         )
         if self.planted:
             lines += ["", self.planted_comparison()]
@@ -235,24 +245,33 @@ class IOIRun(Result):
 
     def evidence_table(self) -> str:
         """One line per circuit head: its class, the step that found it, the measured value,
-        the bar it had to pass and its margin from that bar (same unit; > 0 passes)."""
-        rows = [("head", "class", "step", "value", "bar", "margin", "unit")]
+        the bar it had to pass and its margin from that bar (same unit; > 0 passes), then
+        the attention score that corroborates the class with its margin from ``pattern``
+        (``no``: uncorroborated; ``n/a``: a class whose evidence is causal only), and notes."""
+        rows = [("head", "class", "step", "value", "bar", "margin", "pattern", "unit")]
+        notes = []
         for key, ev in sorted(self.evidence.items(), key=lambda kv: parse_head(kv[0])):
-            value = next(
-                (ev[k] for k in ("path_effect", "ablation_effect", "dla") if k in ev), None
-            )
-            if ev.get("step") == "name_mover_ablation":
-                value = ev.get("dla_ablated", math.nan) - ev.get("dla", math.nan)
+            value = ev.get("value")
+            if value is None:  # runs stored before "value" was recorded
+                value = next(
+                    (ev[k] for k in ("path_effect", "ablation_effect", "dla") if k in ev), None
+                )
+                if ev.get("step") == "name_mover_ablation":
+                    value = ev.get("dla_ablated", math.nan) - ev.get("dla", math.nan)
             bar = ev.get("bar", ev.get("threshold"))
             rows.append(
                 (
                     key, str(ev.get("class", "")), str(ev.get("step", "")), _num(value, 3),
-                    _num(bar, 3), _num(ev.get("margin"), 3), str(ev.get("unit", "")),
+                    _num(bar, 3), _num(ev.get("margin"), 3), _pattern_text(ev),
+                    str(ev.get("unit", "")),
                 )
             )  # fmt: skip
+            if ev.get("note"):
+                notes.append(f"  {key}: {ev['note']}")
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows]
-        return "evidence (margin: value past its bar)\n" + "\n".join(lines)
+        title = "evidence (margin: value past its bar; pattern: attention score, its margin)"
+        return "\n".join([title, *lines, *notes])
 
     def planted_comparison(self) -> str:
         """Per class: planted heads, found heads, precision and recall."""
@@ -299,6 +318,18 @@ class IOIRun(Result):
 
         title = title or f"IOI circuit found in {self.model}"
         return circuit_diagram(self.circuit, n_layers or self.n_layers, title)
+
+
+def _pattern_text(ev: Mapping[str, Any]) -> str:
+    """An evidence entry's attention corroboration: ``END->IO 0.93 +0.63`` (``no`` appended
+    when it misses its bar), ``n/a`` for causal-only classes, ``?`` for old runs."""
+    name = ev.get("pattern")
+    if name is None:
+        return "?" if "corroborated" not in ev else ("yes" if ev["corroborated"] else "no")
+    if name == "n/a" or "pattern_value" not in ev:
+        return "n/a"
+    text = f"{name} {ev['pattern_value']:.2f} {ev.get('pattern_margin', math.nan):+.2f}"
+    return text if ev.get("corroborated", True) else text + " no"
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -371,16 +402,19 @@ def implausible_circuit(size: int, n_heads: int, thresholds: Thresholds) -> str 
 
 def run_ioi(
     model: Any,
-    task: Any,
+    task: Any = None,
     thresholds: Thresholds | None = None,
     *,
+    n_prompts: int = DEFAULT_PROMPTS,
+    seed: int = 0,
     positions: Sequence[str] = NAMED_POSITIONS,
     planted: Mapping[str, Sequence] | None = None,
     log: Callable[[str], None] | None = None,
     force: bool = False,
 ) -> IOIRun:
-    """The IOI study of ``model`` on ``task`` (an :func:`~interp.tasks.ioi.ioi_task`), see
-    the module docstring; ``thresholds`` are the discovery's (default: ``Thresholds()``).
+    """The IOI study of ``model`` on ``task`` (an :func:`~interp.tasks.ioi.ioi_task`; by
+    default ``ioi_task(model, n_prompts, seed)``, 100 prompts as in the paper), see the
+    module docstring; ``thresholds`` are the discovery's (default: ``Thresholds()``).
     ``planted`` (default: the placement a ``reference:ioi`` model was built with) adds
     precision and recall per class; ``log`` gets one line per stage.
 
@@ -404,12 +438,13 @@ def run_ioi(
     from interp.methods.attribution import attribution_vs_exact
     from interp.methods.patching import patch_block, patch_heads, patch_resid
     from interp.methods.path_patching import path_patch
-    from interp.tasks.ioi import check_has_heads
+    from interp.tasks.ioi import check_has_heads, ioi_task
 
     say = log or (lambda line: None)
     start = time.perf_counter()
     record = record_of(model)
     check_has_heads(model)
+    task = task if task is not None else ioi_task(model, n_prompts, seed=seed)
     positions = list(positions)
     with torch.no_grad():
         logits = model(task.clean_tokens)
@@ -480,6 +515,7 @@ def run_ioi(
         seconds=round(time.perf_counter() - start, 1),
         forced=bool(failed),
         warnings=warnings,
+        sensitivity=circuit.sensitivity(),
         dla=f32(circuit.dla),
         dla_ablated=f32(circuit.dla_ablated),
         pp_logits=f32(to_logits.effect),

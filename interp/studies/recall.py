@@ -6,12 +6,18 @@ For the few-shot prompts of a relation task (:mod:`interp.tasks.relations`):
 
 1. **Logit lens** (final LN recomputed per layer, :mod:`interp.methods.logit_lens`) of
    ``resid_post`` of every layer at the last position: the *subject layer* is the first layer
-   where the subject (" Poland") is the top-1 token in at least half the prompts, the
-   *answer layer* the first where the answer (" Warsaw") is.
+   where the subject (" Poland") is the top-1 token in at least half the prompts
+   (:data:`THRESHOLD`), the *answer layer* the first where the answer (" Warsaw") is
+   (:data:`LAYER_RULE`); none when no layer reaches the threshold. On the headline prompt
+   alone (what Merullo et al. report for GPT-2 medium: " Poland" top-1 around layers 14-18,
+   " Warsaw" from FFN 19 on), the layers where its subject is top-1 and the first where its
+   answer is.
 2. The **o-vector** ``o_L``: the output of FFN ``L`` at the last position of the headline
-   prompt (Poland). ``L`` is the answer layer unless given (when no layer reaches the
-   threshold: the layer where the answer's mean reciprocal rank rises most).
-3. **Transfer**: with FFN ``L`` ablated at the last position of every other prompt, add
+   prompt (Poland). ``L`` is the answer layer unless given; when no layer reaches the
+   threshold, the FFN that raises the answer's mean reciprocal rank most (from ``resid_mid``
+   to ``resid_post`` of its layer), and the rule says so.
+3. **Same-template last-position transfer** (*not* the paper's protocol): with FFN ``L``
+   ablated at the last position of every other prompt of the same few-shot template, add
    ``o_L`` there instead; count top-1 answers (China -> Beijing is the headline). Baseline:
    random vectors of the same norm (seeded), same protocol.
 4. **Ablation**: FFN ``L`` at the last position set to zero, or to its **mean over the other
@@ -20,14 +26,19 @@ For the few-shot prompts of a relation task (:mod:`interp.tasks.relations`):
 5. **In context**: stating the fact first ("The capital of Poland is Warsaw.") brings the
    answer back with FFN ``L`` still zero-ablated: answers present in the context are copied
    by attention, not recalled by the FFN.
+6. **The paper's transfer** (:mod:`interp.studies.transfer`): ``o_L`` replaces the outputs of
+   FFNs ``L-1`` .. last at every position of *unrelated* contexts ("table mug free China
+   table mug free China table mug free"); the answer's top-1 rate there is the quantity of
+   Merullo et al.'s 21.3% (capitals, GPT-2 medium).
 
-Every intervention goes through :mod:`interp.core.interventions` and acts at the last position
-only (where the answer is read out); every condition is one batched forward pass.
+Steps 3-5 intervene at the last position only (where the answer is read out), through
+:mod:`interp.core.interventions`; every condition is one batched forward pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -39,6 +50,7 @@ from interp.core.arrays import to_numpy
 from interp.core.errors import InterpError
 from interp.core.interventions import Component, Intervention, run_with
 from interp.results.base import Result
+from interp.studies.transfer import o_vector_transfer, ranks
 from interp.tasks.base import Task
 
 if TYPE_CHECKING:
@@ -47,6 +59,12 @@ if TYPE_CHECKING:
 
 #: a layer "shows" a token when it is top-1 in at least this fraction of the prompts
 THRESHOLD = 0.5
+#: how the answer layer is defined (printed with every table)
+LAYER_RULE = (
+    f"answer layer = first layer whose resid_post at the last position has the answer top-1 "
+    f"in >= {THRESHOLD:.0%} of the prompts (logit lens); likewise the subject layer"
+)
+NO_LAYER = f"no layer: the answer is top-1 in >= {THRESHOLD:.0%} of the prompts nowhere"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +112,13 @@ class RelationRecallResult(Result):
     mean_ablated_correct: bool
     in_context_restored_correct: bool
     mean_reference: str
+    # defaults: runs stored before these existed
+    layer_rule: str = LAYER_RULE
+    headline_subject_layers: list[int] = dataclasses.field(default_factory=list)
+    headline_answer_layer: int | None = None  # first layer the headline answer is top-1
+    prepend_bos: bool = True
+    #: Merullo et al.'s transfer into unrelated contexts (OVectorTransfer.headline_summary())
+    unrelated_transfer: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def figure(self):
         import plotly.graph_objects as go
@@ -113,12 +138,17 @@ class RelationRecallResult(Result):
         )
         bars = {
             "clean": self.clean_accuracy,
-            f"o_L{self.ffn_layer} transfer": self.transfer_accuracy,
+            f"same-template o_L{self.ffn_layer}": self.transfer_accuracy,
             "random vector": self.random_baseline_accuracy,
             "FFN zero-ablated": self.ablated_accuracy,
             "FFN mean-ablated": self.mean_ablated_accuracy,
             "in context, ablated": self.in_context_accuracy,
         }
+        unrelated = self.unrelated_transfer
+        if unrelated:
+            bars["unrelated: no intervention"] = unrelated["clean_accuracy"]
+            bars["unrelated: FFNs := o (paper)"] = unrelated["transfer_accuracy"]
+            bars["unrelated: FFNs := 0"] = unrelated["zero_accuracy"]
         fig.add_trace(go.Bar(x=list(bars), y=list(bars.values()), showlegend=False), 1, 2)
         fig.update_yaxes(range=[0, 1.05])
         fig.update_layout(title=f"{self.relation}: recall in {self.model_name}")
@@ -131,6 +161,10 @@ class RelationRecallResult(Result):
             "answer_layer": self.answer_layer,
             "ffn_layer": self.ffn_layer,
             "ffn_layer_rule": self.ffn_layer_rule,
+            "layer_rule": self.layer_rule,
+            "headline_subject_layers": list(self.headline_subject_layers),
+            "headline_answer_layer": self.headline_answer_layer,
+            "prepend_bos": self.prepend_bos,
             "clean_accuracy": self.clean_accuracy,
             "transfer_accuracy": self.transfer_accuracy,
             "random_baseline_accuracy": self.random_baseline_accuracy,
@@ -149,6 +183,19 @@ class RelationRecallResult(Result):
             "o_vector_norm": float(np.linalg.norm(self.o_vector)),
             "n_pairs": len(self.subjects),
             "n_dropped": len(self.dropped),
+            "unrelated_transfer": {
+                k: v
+                for k, v in self.unrelated_transfer.items()
+                if k
+                not in (
+                    "subjects",
+                    "answers",
+                    "contexts",
+                    "clean_rank",
+                    "transfer_rank",
+                    "zero_rank",
+                )
+            },
         }
 
 
@@ -160,11 +207,6 @@ class CapitalsResult(RelationRecallResult):
     kind: ClassVar[str] = "capitals"
 
     second_relation: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def _ranks(logits: Float[Tensor, "batch vocab"], answers: Tensor) -> Tensor:
-    chosen = logits.gather(1, answers[:, None].to(logits.device))
-    return 1 + (logits > chosen).sum(1)
 
 
 def _last(model: Model, tokens: Tensor, interventions=()) -> Tensor:
@@ -210,13 +252,16 @@ def relation_recall(
     layer: int | None = None,
     n_random: int = 10,
     seed: int = 0,
+    transfer_layers: Sequence[int] | None = None,
     progress: bool = False,
 ) -> RelationRecallResult:
-    """Run steps 1-5 of the module docstring on ``task`` (see
+    """Run steps 1-6 of the module docstring on ``task`` (see
     :func:`interp.tasks.relations.relation_task`). ``fact_tokens``: the same prompts with the
     fact stated first; ``mean_tokens``: prompts where the relation is not active (any length:
     FFN ``layer``'s output at their last position is averaged), described by
-    ``mean_reference``; ``layer``: the FFN to examine (default: the answer layer)."""
+    ``mean_reference``; ``layer``: the FFN to examine (default: the answer layer);
+    ``transfer_layers``: the FFNs the paper's transfer replaces (default ``layer - 1`` to the
+    last)."""
     from interp.core.models import record_of
     from interp.core.progress import progress as bar
     from interp.core.tokens import token_str
@@ -238,33 +283,47 @@ def relation_recall(
         headline_target = next(p for p in pairs if p != headline)
     src, tgt = pairs.index(headline), pairs.index(headline_target)
     answers, subject_ids = task.answer_ids, task.wrong_ids
-    steps = bar(total=4, desc=f"{task.name}: recall", disable=not progress or None)
+    steps = bar(total=5, desc=f"{task.name}: recall", disable=not progress or None)
 
-    # 1. logit lens of resid_post at the last position; every FFN output cached on the way
+    # 1. logit lens of resid_post (and resid_mid, for the FFN-only fallback) at the last
+    # position; every FFN output cached on the way
     n_layers = model.cfg.n_layers
     streams = ["embed"] + [f"L{i}.resid_post" for i in range(n_layers)]
+    mids = [f"L{i}.resid_mid" for i in range(n_layers)]
     mlp_streams = [f"L{i}.mlp_out" for i in range(n_layers)]
-    cached = collect(model, tokens, streams + mlp_streams, positions=[length - 1])[:, :, 0]
-    resid, ffn_out = cached[: len(streams)], cached[len(streams) :]  # [stream, batch, d]
-    lens = track(model, resid, torch.stack([subject_ids, answers], 1))
+    cached = collect(model, tokens, streams + mids + mlp_streams, positions=[length - 1])
+    cached = cached[:, :, 0]
+    k_res, k_mid = len(streams), len(streams) + n_layers
+    resid, mid, ffn_out = cached[:k_res], cached[k_res:k_mid], cached[k_mid:]  # [s, batch, d]
+    targets = torch.stack([subject_ids, answers], 1)
+    lens = track(model, resid, targets)
     layers = [-1] + list(range(n_layers))
     top1 = lens["top1"].cpu()
-    subject_top1 = (top1 == subject_ids.cpu()).float().mean(1).numpy()
-    answer_top1 = (top1 == answers.cpu()).float().mean(1).numpy()
+    subject_hit = (top1 == subject_ids.cpu()).float()  # [stream, batch]
+    answer_hit = (top1 == answers.cpu()).float()
+    subject_top1 = subject_hit.mean(1).numpy()
+    answer_top1 = answer_hit.mean(1).numpy()
     answer_mrr = to_numpy((1.0 / lens["rank"][:, :, 1].float()).mean(1))
     subject_layer = first_layer(subject_top1, layers)
     answer_layer = first_layer(answer_top1, layers)
+    headline_subject_layers = [layers[i] for i in np.flatnonzero(subject_hit[:, src].numpy())]
+    headline_answer_layer = first_layer(answer_hit[:, src].numpy(), layers, threshold=1.0)
     steps.update()
     if layer is not None:
         rule = "given"
     elif answer_layer is not None and answer_layer >= 0:
         layer, rule = answer_layer, f"first layer where the answer is top-1 in >= {THRESHOLD:.0%}"
-    else:  # e.g. a weak model: where the answer's reciprocal rank rises most
-        layer = layers[1 + int(np.argmax(np.diff(answer_mrr)))]
-        rule = "largest rise of the answer's mean reciprocal rank"
+    else:  # e.g. a weak model: the FFN that raises the answer's reciprocal rank most
+        mid_rank = track(model, mid, targets)["rank"][:, :, 1].float()
+        rise = to_numpy((1.0 / lens["rank"][1:, :, 1].float() - 1.0 / mid_rank).mean(1))
+        layer = int(np.argmax(rise))
+        rule = (
+            f"{NO_LAYER}; FFN {layer} raises the answer's mean reciprocal rank most "
+            f"(resid_mid -> resid_post: {rise[layer]:+.4f})"
+        )
     if not 0 <= layer < n_layers:
         raise InterpError(f"layer {layer} is outside 0..{n_layers - 1}")
-    clean_rank = _ranks(decode(model, resid[-1]), answers)
+    clean_rank = ranks(decode(model, resid[-1]), answers)
 
     # 2. the o-vector, the random vectors of its norm, the mean for mean-ablation
     o_vector = ffn_out[layer, src]
@@ -290,16 +349,30 @@ def relation_recall(
         _ffn_at_last(layer, length - 1, torch.cat([v for _, v in blocks])),
     )
     transfer_logits, random_logits, zero_logits, mean_logits = logits.split([k, k * n_random, n, n])
-    transfer_rank = _ranks(transfer_logits, answers[held])
-    random_rank = _ranks(random_logits, answers[held].repeat(n_random)).reshape(n_random, k)
+    transfer_rank = ranks(transfer_logits, answers[held])
+    random_rank = ranks(random_logits, answers[held].repeat(n_random)).reshape(n_random, k)
     headline_transfer = transfer_logits[held.index(tgt)].argmax().item()
-    ablated_rank = _ranks(zero_logits, answers)
-    mean_rank = _ranks(mean_logits, answers)
+    ablated_rank = ranks(zero_logits, answers)
+    mean_rank = ranks(mean_logits, answers)
     steps.update()
 
     # 5. the fact in context, FFN still ablated
-    in_context_rank = _ranks(
+    in_context_rank = ranks(
         _last(model, fact_tokens, _ffn_at_last(layer, fact_tokens.shape[1] - 1)), answers
+    )
+    steps.update()
+
+    # 6. the paper's protocol: o_L into FFNs L-1 .. last of unrelated contexts
+    unrelated = o_vector_transfer(
+        model,
+        o_vector,
+        [pairs[i] for i in held],
+        source=headline,
+        source_layer=layer,
+        layers=transfer_layers,
+        n_random=n_random,
+        seed=seed,
+        headline=headline_target,
     )
     steps.update()
     steps.close()
@@ -344,6 +417,11 @@ def relation_recall(
         mean_ablated_correct=bool(mean_rank[src] == 1),
         in_context_restored_correct=bool(in_context_rank[src] == 1),
         mean_reference=mean_reference,
+        layer_rule=LAYER_RULE,
+        headline_subject_layers=[int(x) for x in headline_subject_layers],
+        headline_answer_layer=headline_answer_layer,
+        prepend_bos=record.prepend_bos,
+        unrelated_transfer=unrelated.headline_summary(),
     )
 
 

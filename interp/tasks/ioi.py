@@ -6,6 +6,15 @@ that was *not* repeated. :func:`ioi_task` builds the paper's dataset p_IOI: its 
 templates ("Then, [S] and [IO] went to ...") and their ABBA mirrors ("Then, [IO] and [S] went
 to ..."), filled with single-token names, places and objects, seeded and reproducible.
 
+Names: the paper uses 100 single-token names; :data:`IOI_NAMES` holds 100 common English
+first names, each one GPT-2 BPE token both after a space (" Mary") and at the start of a
+text ("Mary"), checked against GPT-2's own tokenizer. The default pool
+(:func:`default_words`) is the reference models' 40 names followed by the 68 of
+:data:`IOI_NAMES` they lack; :func:`usable_names` keeps those that are single tokens *of the
+model at hand* both ways (a word-level vocabulary's ``<unk>`` is no token of a name): GPT-2
+keeps exactly :data:`IOI_NAMES` (8 of the reference names split at the start of a text), the
+reference and trained models their 40, in the order they always had.
+
 Corrupted distributions (same template, same length, so positions line up):
 
 * ``abc`` — p_ABC: IO, S1 and S2 replaced by three distinct unrelated names (no name is
@@ -29,7 +38,7 @@ import numpy as np
 import torch
 
 from interp.core.errors import InterpError, PromptError
-from interp.core.tokens import is_single_token, single_token_id
+from interp.core.tokens import _unk_id, is_single_token, single_token_id
 from interp.tasks.base import Task, tokenize_padded
 
 if TYPE_CHECKING:
@@ -66,10 +75,47 @@ ORDERS = ("ABBA", "BABA")
 CORRUPTIONS = ("abc", "s2_swap")
 
 
+#: 100 common English first names (Wang et al. 2022 use 100), each a single GPT-2 BPE token
+#: both with a leading space and at the start of a text (tests/test_ioi_task.py checks them
+#: against GPT-2's tokenizer): the 32 reference-vocabulary names that are, then 68 more
+IOI_NAMES: tuple[str, ...] = tuple(
+    "Mary John Alice Bob Tom Anna James Sarah David Michael Laura Daniel Kate Paul Lisa Mark "
+    "Peter Rachel Chris Amy Steven Robert Kevin Jessica Andrew Emily Brian Rose Eric Jason "
+    "Adam Ryan "
+    "William Richard Thomas Charles Joseph George Edward Henry Frank Jack Joe Jim Mike Steve "
+    "Sam Ben Dan Tim Matt Max Luke Jake Scott Justin Brandon Tyler Kyle Sean Patrick Anthony "
+    "Jeff Greg Gary Larry Jerry Carl Roger Simon Alex Martin Tony Nick Josh Ian Louis Arthur "
+    "Harry Fred Dean Neil Ross Jordan Taylor Morgan Susan Elizabeth Jennifer Maria Jane Ann "
+    "Michelle Kelly Anne Eva Victoria Ruby Jamie Marie".split()
+)
+
+
 def default_words(kind: str) -> list[str]:
+    """The default candidates of ``kind`` (names, places, objects), before the per-model
+    filter: names are the reference vocabulary's 40, then the rest of :data:`IOI_NAMES`."""
     from interp.core.reference import vocab
 
-    return list({"names": vocab.NAMES, "places": vocab.PLACES, "objects": vocab.OBJECTS}[kind])
+    if kind == "names":
+        return list(dict.fromkeys([*vocab.NAMES, *IOI_NAMES]))
+    return list({"places": vocab.PLACES, "objects": vocab.OBJECTS}[kind])
+
+
+def is_name_token(model: Model, name: str) -> bool:
+    """Is ``name`` one token of ``model`` both after a space and at the start of a text (and
+    not the word-level vocabulary's ``<unk>``)? GPT-2: " Emma" is one token, "Emma" two.
+
+    >>> from interp.core.models import load
+    >>> model = load("reference:ioi")
+    >>> is_name_token(model, "Mary"), is_name_token(model, "William")  # not in its vocabulary
+    (True, False)
+    """
+    return is_single_token(model, name) and _bare_single_token(model, name)
+
+
+def usable_names(model: Model) -> list[str]:
+    """The default names (:func:`default_words`) that are single tokens of ``model`` in both
+    positions (:func:`is_name_token`), in order."""
+    return [n for n in default_words("names") if is_name_token(model, n)]
 
 
 def fill(template: str, io: str, s1: str, s2: str, place: str = "", obj: str = "") -> str:
@@ -85,7 +131,8 @@ def _single_token_words(
 ) -> list[str]:
     """User lists must be single tokens (clear error); default lists are filtered."""
     if words is None:
-        kept = [w for w in default_words(kind) if is_single_token(model, w)]
+        fits = is_name_token if kind == "names" else is_single_token
+        kept = [w for w in default_words(kind) if fits(model, w)]
         if len(kept) < need:
             raise InterpError(
                 f"only {len(kept)} of the default {kind} are single tokens for this model; "
@@ -117,7 +164,7 @@ def _name_ids(model: Model, name: str) -> set[int]:
     """Token ids of ``name`` after a space and, if it is one token, at the very start."""
     ids = {single_token_id(model, name)}
     bare = model.tokenizer(name, add_special_tokens=False)["input_ids"]
-    if len(bare) == 1:
+    if len(bare) == 1 and bare[0] != _unk_id(model):
         ids.add(int(bare[0]))
     return ids
 
@@ -155,7 +202,7 @@ def check_has_heads(model: Model) -> None:
 
 def ioi_task(
     model: Model,
-    n_prompts: int = 50,
+    n_prompts: int = 100,
     seed: int = 0,
     corruption: str = "abc",
     orders: Sequence[str] = ORDERS,
@@ -164,8 +211,9 @@ def ioi_task(
     places: Sequence[str] | None = None,
     objects: Sequence[str] | None = None,
 ) -> Task:
-    """``n_prompts`` IOI prompts, alternating ABBA and BABA, over the paper's templates (or
-    the template indices ``templates``), with a corrupted twin of each (``corruption``)."""
+    """``n_prompts`` IOI prompts (100 by default, the paper's size), alternating ABBA and
+    BABA, over the paper's templates (or the template indices ``templates``), with a
+    corrupted twin of each (``corruption``). Default names: :func:`usable_names`."""
     check_has_heads(model)
     if n_prompts < 1:
         raise InterpError(f"n_prompts must be at least 1; got {n_prompts}")
@@ -278,9 +326,10 @@ def _starts_bare(prompt: str, word: str, index: int) -> bool:
 
 
 def _bare_single_token(model: Model, word: str) -> bool:
-    """Is ``word`` one token when it has no leading space (at the start of a text)?"""
+    """Is ``word`` one token when it has no leading space (at the start of a text)? A
+    word-level vocabulary's ``<unk>`` is not the word's token."""
     ids = model.tokenizer(word, add_special_tokens=False)["input_ids"]
-    return len(ids) == 1
+    return len(ids) == 1 and ids[0] != _unk_id(model)
 
 
 def _pick_distinct(rng: np.random.Generator, pools: Sequence[Sequence[str]]) -> list[str]:
@@ -326,7 +375,7 @@ def ioi_from_prompt(
                 f"{who} {word!r} must appear {'once' if who == 'IO' else 'twice'} in the "
                 f"prompt; it appears {count} times"
             )
-    pool = pool or [n for n in default_words("names") if is_single_token(model, n)]
+    pool = pool or usable_names(model)
     others = [n for n in pool if n not in (io, s) and not re.search(rf"\b{n}\b", prompt)]
     if len(others) < 3:
         raise InterpError("need three more single-token names for the corrupted prompt")

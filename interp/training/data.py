@@ -59,7 +59,11 @@ class IOISplit:
 
     @classmethod
     def from_recipe(cls, recipe: Recipe) -> IOISplit:
-        names = tuple(default_words("names"))
+        from interp.core.reference import vocab
+
+        # the reference vocabulary's 40 names (default_words("names") now adds GPT-2 names
+        # the word-level tokenizer lacks), so the split and the batches stay as they were
+        names = tuple(vocab.NAMES)
         n_t = len(BABA_TEMPLATES)
         bad = [t for t in recipe.heldout_templates if not 0 <= t < n_t]
         if bad:

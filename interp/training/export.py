@@ -26,6 +26,8 @@ import torch
 from interp.core.errors import InterpError
 from interp.training.loop import INFO_FILE
 
+#: files beside the weights that travel with an exported model
+EXTRA_FILES = ("heldout.txt", "unigram.json")
 DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -51,6 +53,9 @@ def export_model(
             param.data = param.data.to(DTYPES[dtype])
         model.save_pretrained(tmp)
         AutoTokenizer.from_pretrained(src).save_pretrained(tmp)
+    for name in EXTRA_FILES:  # text models: the held-out sample and the unigram baseline
+        if (src / name).exists():
+            shutil.copyfile(src / name, tmp / name)
     info = json.loads((src / INFO_FILE).read_text()) if (src / INFO_FILE).exists() else {}
     info["stored_dtype"] = dtype
     (tmp / INFO_FILE).write_text(json.dumps(info, indent=1))

@@ -3,7 +3,8 @@
 :func:`train` runs a :class:`~interp.training.recipes.Recipe` into a run directory::
 
     RUN/recipe.json                 the recipe (a resumed run must use the same one)
-    RUN/history.json                loss and IOI metrics at every evaluation
+    RUN/history.json                loss and IOI metrics (text: held-out loss) at every evaluation
+    RUN/tokenizer/                  text recipes: the byte-level BPE trained on the corpus
     RUN/checkpoints/step-000250/    save_pretrained model + tokenizer, trainer_state.pt
     RUN/interrupted/                the same, written when the run is stopped with Ctrl-C
     RUN/final/                      the trained model (model + tokenizer + interp_training.json)
@@ -29,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ import torch
 
 from interp.core.errors import InterpError
 from interp.training.data import IGNORE, TrainingData
-from interp.training.evaluate import ioi_metrics
+from interp.training.evaluate import ioi_metrics, repeated_tokens, text_metrics
 from interp.training.recipes import Recipe, get_recipe
 
 if TYPE_CHECKING:
@@ -100,6 +101,68 @@ def default_tokenizer():
     return build_tokenizer()
 
 
+@dataclass
+class _Setup:
+    """What an objective gives the loop: tokenizer, batches, evaluation, record, progress."""
+
+    tokenizer: Any
+    data: Any  # .batch(step) -> (tokens, labels)
+    evaluate: Callable[[Any, Any], dict[str, Any]]
+    postfix: Callable[[dict[str, Any]], dict[str, str]]
+    record: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # extra files of the final model
+
+
+def _ioi_setup(recipe: Recipe, out: Path) -> _Setup:
+    tokenizer = default_tokenizer()
+    data = TrainingData(recipe, tokenizer)
+    eval_sets = data.split.eval_sets(recipe.eval_prompts)
+    if recipe.text_fraction > 0:
+        _ = data.documents  # read the corpus now: a missing corpus fails before training
+    split = data.split
+    return _Setup(
+        tokenizer,
+        data,
+        lambda model, dev: _evaluate(model, tokenizer, eval_sets, dev),
+        lambda m: {
+            "loss": f"{m['loss']:.3f}",
+            "io_s": f"{m[f'{CURVE_SET}_io_over_s']:.2f}",
+            "ld": f"{m[f'{CURVE_SET}_logit_diff']:.2f}",
+        },
+        {
+            "heldout_pairs": sorted(sorted(p) for p in split.heldout_pairs),
+            "heldout_templates": list(split.heldout_templates),
+            "train_templates": list(split.train_templates),
+        },
+    )
+
+
+def _text_setup(recipe: Recipe, out: Path) -> _Setup:
+    from interp.training.text import TextData, TextSplit, load_or_train_tokenizer
+
+    split = TextSplit.from_recipe(recipe)
+    tokenizer = load_or_train_tokenizer(recipe, split, out)
+    data = TextData(recipe, split, tokenizer)
+    windows = data.heldout_windows
+    probe = repeated_tokens(len(tokenizer), data.bos, min(50, (recipe.n_ctx - 1) // 2))
+    return _Setup(
+        tokenizer,
+        data,
+        lambda model, dev: text_metrics(model, windows, probe, dev),
+        lambda m: {
+            "loss": f"{m['loss']:.3f}",
+            "heldout": f"{m['heldout_loss']:.3f}",
+            "ind": f"{m['induction_max']:.2f}",
+        },
+        data.record(),
+        {"heldout.txt": data.heldout_sample(), "unigram.json": json.dumps(data.unigram.tolist())},
+    )
+
+
+#: objective -> how the loop sets it up
+SETUPS: dict[str, Callable[[Recipe, Path], _Setup]] = {"ioi": _ioi_setup, "text": _text_setup}
+
+
 def train(
     recipe: str | Recipe,
     out_dir: str | os.PathLike,
@@ -133,11 +196,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     _check_recipe(out, recipe, resume)
     dev = pick_device(device)
-    tokenizer = default_tokenizer()
-    data = TrainingData(recipe, tokenizer)
-    eval_sets = data.split.eval_sets(recipe.eval_prompts)
-    if recipe.text_fraction > 0:
-        _ = data.documents  # read the corpus now: a missing corpus fails before training
+    setup = SETUPS[recipe.objective](recipe, out)
+    tokenizer, data = setup.tokenizer, setup.data
 
     started = time.perf_counter()
     with _deterministic(dev, recipe.threads):
@@ -155,7 +215,7 @@ def train(
             optimizer.load_state_dict(saved["optimizer"])
             torch.set_rng_state(saved["torch_rng"])
         else:
-            history.append({"step": 0, **_evaluate(model, tokenizer, eval_sets, dev)})
+            history.append({"step": 0, **setup.evaluate(model, dev)})
             _save(
                 out / "checkpoints" / _step_name(0),
                 model,
@@ -164,7 +224,7 @@ def train(
                 0,
                 history,
                 recipe,
-                data,
+                setup,
             )
 
         bar = progress(
@@ -201,16 +261,12 @@ def train(
                         metrics = {
                             "step": done,
                             "loss": sum(losses) / len(losses),
-                            **_evaluate(model, tokenizer, eval_sets, dev),
+                            **setup.evaluate(model, dev),
                         }
                         history.append(metrics)
                         losses = []
                         _write_json(out / "history.json", history)
-                        bar.set_postfix(
-                            loss=f"{metrics['loss']:.3f}",
-                            io_s=f"{metrics[f'{CURVE_SET}_io_over_s']:.2f}",
-                            ld=f"{metrics[f'{CURVE_SET}_logit_diff']:.2f}",
-                        )
+                        bar.set_postfix(setup.postfix(metrics))
                     if done % recipe.checkpoint_every == 0 or done == recipe.steps:
                         _save(
                             out / "checkpoints" / _step_name(done),
@@ -220,7 +276,7 @@ def train(
                             done,
                             history,
                             recipe,
-                            data,
+                            setup,
                         )
                     bar.update(1)
                     if callback is not None:
@@ -238,7 +294,7 @@ def train(
                     completed,
                     history,
                     recipe,
-                    data,
+                    setup,
                 )
                 print(
                     f"\ninterrupted after step {completed}; state saved in "
@@ -254,7 +310,9 @@ def train(
             raise
         bar.close()
         final = out / "final"
-        _save(final, model, tokenizer, None, recipe.steps, history, recipe, data)
+        _save(final, model, tokenizer, None, recipe.steps, history, recipe, setup)
+        for name, text in setup.files.items():
+            (final / name).write_text(text)
         shutil.rmtree(out / "interrupted", ignore_errors=True)
     _write_json(out / "history.json", history)
     return TrainingRun(
@@ -321,7 +379,9 @@ def _evaluate(model: Model, tokenizer, eval_sets, dev) -> dict[str, float]:
 def _check_recipe(out: Path, recipe: Recipe, resume: bool) -> None:
     path = out / "recipe.json"
     if path.exists() and resume:
-        old = json.loads(path.read_text())
+        old = Recipe.from_dict(
+            json.loads(path.read_text())
+        ).to_dict()  # fields added since: defaults
         new = recipe.to_dict()
         diff = sorted(
             k for k in set(old) | set(new) if k not in FREE_FIELDS and old.get(k) != new.get(k)
@@ -359,7 +419,7 @@ def _load_model(state: Path, dev):
     return model, int(info["step"]), list(info["history"])
 
 
-def _save(target: Path, model: Model, tokenizer, optimizer, step, history, recipe, data) -> None:
+def _save(target: Path, model: Model, tokenizer, optimizer, step, history, recipe, setup) -> None:
     """Write a model directory atomically (a crash never leaves half a checkpoint)."""
     from interp.core.hooks import quiet_transformers
 
@@ -369,7 +429,7 @@ def _save(target: Path, model: Model, tokenizer, optimizer, step, history, recip
         with quiet_transformers():
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-        info = training_info(recipe, data, step, history)
+        info = training_info(recipe, setup.record, step, history)
         _write_json(tmp / INFO_FILE, info)
         if optimizer is not None:
             torch.save(
@@ -388,15 +448,13 @@ def _save(target: Path, model: Model, tokenizer, optimizer, step, history, recip
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def training_info(recipe: Recipe, data: TrainingData, step: int, history) -> dict[str, Any]:
-    """The record kept beside every trained model: recipe, step, split, metrics so far."""
-    split = data.split
+def training_info(recipe: Recipe, record: dict[str, Any], step: int, history) -> dict[str, Any]:
+    """The record kept beside every trained model: recipe, step, the objective's record (IOI:
+    held-out name pairs and templates; text: corpus, split, unigram baseline), metrics so far."""
     return {
         "recipe": recipe.to_dict(),
         "step": step,
-        "heldout_pairs": sorted(sorted(p) for p in split.heldout_pairs),
-        "heldout_templates": list(split.heldout_templates),
-        "train_templates": list(split.train_templates),
+        **record,
         "history": history,
         "metrics": history[-1] if history else {},
         "torch": torch.__version__,

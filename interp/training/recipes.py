@@ -7,7 +7,12 @@ built-in recipes:
 * ``ioi`` — the model shipped as ``trained:ioi``: a 4-layer, 4-head GPT-2 (d_model 128) on
   IOI sentences (ABBA and BABA, the 15 templates of Wang et al. 2022 minus the held-out
   ones, every name of the vocabulary) mixed with WordNet glosses;
-* ``tiny`` — a 1-layer model for tests, IOI sentences only, a few seconds of training.
+* ``tiny`` — a 1-layer model for tests, IOI sentences only, a few seconds of training;
+* ``text`` — the model shipped as ``trained:text``: a 2-layer, 4-head GPT-2 (d_model 128,
+  context 128) trained as a plain language model on the WordNet glosses, with its own
+  byte-level BPE tokenizer (4,096 entries), evaluated by held-out loss
+  (:mod:`interp.training.text`);
+* ``tiny-text`` — a 1-layer text model for tests (a 300-entry BPE), seconds of training.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interp.core.errors import InterpError
+
+#: what a recipe can train for (see ``Recipe.objective``)
+OBJECTIVES = ("ioi", "text")
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,13 @@ class Recipe:
 
     #: name of the recipe (the directory name of its shipped model, if any)
     name: str = "ioi"
+    #: what the model learns: "ioi" (IOI sentences mixed with corpus text, scored by the
+    #: IOI metric) or "text" (next-token prediction on the corpus, scored by held-out loss)
+    objective: str = "ioi"
+    #: "text" objective: entries of the byte-level BPE trained on the corpus
+    vocab_size: int = 4096
+    #: "text" objective: fraction of the corpus (in blocks of consecutive documents) held out
+    heldout_fraction: float = 0.02
     #: transformer blocks
     n_layers: int = 4
     #: attention heads per block
@@ -66,7 +81,7 @@ class Recipe:
     checkpoint_every: int = 250
     #: evaluate the IOI metric every this many steps
     eval_every: int = 50
-    #: prompts per held-out evaluation set
+    #: prompts per held-out evaluation set ("text": held-out windows of n_ctx tokens)
     eval_prompts: int = 200
     #: CPU threads (results are bit-identical for a seed at a fixed thread count)
     threads: int = 1
@@ -78,6 +93,12 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise InterpError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.objective not in OBJECTIVES:
+            raise InterpError(
+                f"objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}"
+            )
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise InterpError(f"heldout_fraction must be in (0, 1); got {self.heldout_fraction}")
         if not 0.0 <= self.text_fraction <= 1.0:
             raise InterpError(f"text_fraction must be in [0, 1]; got {self.text_fraction}")
         for name in ("n_layers", "n_heads", "batch_size", "steps", "checkpoint_every"):
@@ -126,6 +147,39 @@ RECIPES: dict[str, Recipe] = {
         checkpoint_every=4,
         eval_every=4,
         eval_prompts=16,
+    ),
+    "text": Recipe(
+        name="text",
+        objective="text",
+        n_layers=2,
+        n_heads=4,
+        d_model=128,
+        n_ctx=128,
+        vocab_size=4096,
+        lr=2e-3,
+        warmup=100,
+        batch_size=32,
+        steps=1500,
+        text_fraction=1.0,
+        checkpoint_every=50,
+        eval_every=50,
+        eval_prompts=128,
+    ),
+    "tiny-text": Recipe(
+        name="tiny-text",
+        objective="text",
+        n_layers=1,
+        n_heads=2,
+        d_model=32,
+        n_ctx=24,
+        vocab_size=300,
+        heldout_fraction=0.2,
+        batch_size=4,
+        steps=6,
+        text_fraction=1.0,
+        checkpoint_every=4,
+        eval_every=3,
+        eval_prompts=4,
     ),
 }
 

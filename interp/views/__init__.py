@@ -14,6 +14,7 @@ model or keeps state, so every view also works in a notebook or a test. Heavy li
 * :mod:`~interp.views.recall` — stored ``capitals`` runs (Poland -> Warsaw);
 * :mod:`~interp.views.ffn` — FFN neurons as key-value memories;
 * :mod:`~interp.views.formation` — circuit formation over training, step by step;
+* :mod:`~interp.views.words` — word vectors, analogies, senses by layer, induction over training;
 * :mod:`~interp.views.runs` — the run browser.
 
 Everything a page uses is importable from here (``from interp import views``).
@@ -86,13 +87,42 @@ from interp.views.prompt import (
 )
 from interp.views.recall import (
     layer_label,
+    recall_notes,
     recall_pair_rows,
     recall_rows,
     second_relation_rows,
 )
 from interp.views.runs import comparison_rows, run_rows, stored_result
+from interp.views.words import (
+    induction_curve,
+    nearest_words,
+    parse_groups,
+    sense_curves,
+    skipped_note,
+    space_options,
+    split_note,
+    start_analogy,
+    start_map,
+    start_word,
+    trained_kind,
+    word_analogy,
+    word_map,
+)
 
 __all__ = [
+    "induction_curve",
+    "nearest_words",
+    "parse_groups",
+    "sense_curves",
+    "skipped_note",
+    "space_options",
+    "split_note",
+    "start_analogy",
+    "start_map",
+    "start_word",
+    "trained_kind",
+    "word_analogy",
+    "word_map",
     "circuit_runs",
     "edge_check",
     "edge_check_ioi",
@@ -147,6 +177,7 @@ __all__ = [
     "planted_placement",
     "planted_roles",
     "prompt_view",
+    "recall_notes",
     "recall_pair_rows",
     "recall_rows",
     "reference_models",

@@ -8,7 +8,11 @@ from __future__ import annotations
 DEFAULT_PROMPTS = {
     "ioi": "When Mary and John went to the store, John gave a drink to",
     "recall": "Q: What is the capital of Poland? A:",
+    # trained:text, a language model of WordNet glosses: a gloss whose last word repeats
+    "text": "a sloping bank of land beside a river; the boat was pulled up on the",
 }
+#: targets the logit-lens page starts with, per model kind (the default prompt's answers)
+DEFAULT_TARGETS = {"ioi": "Mary, John", "recall": "Poland, Warsaw", "text": "bank, river"}
 DEFAULT_PROMPT = DEFAULT_PROMPTS["ioi"]
 #: stored run kind -> (experiment script, the reference model it runs on offline, extra args)
 EXPERIMENTS: dict[str, tuple[str, str, list[str]]] = {
@@ -31,11 +35,16 @@ def experiment_command(kind: str, model_name: str | None = None, device: str = "
 
 
 def model_choices() -> list[str]:
-    """Reference models first (always available), then the hub names."""
+    """Reference models first (always available), then the trained models shipped in this
+    checkout, then the hub names."""
     from interp.core.models import HUB_MODELS, REFERENCE_PREFIX
     from interp.core.reference import REFERENCE_MODELS
+    from interp.core.trained import TRAINED_MODELS, TRAINED_PREFIX, trained_dir
 
-    return [REFERENCE_PREFIX + k for k in REFERENCE_MODELS] + list(HUB_MODELS)
+    trained = [
+        TRAINED_PREFIX + k for k in TRAINED_MODELS if (trained_dir(k) / "config.json").exists()
+    ]
+    return [REFERENCE_PREFIX + k for k in REFERENCE_MODELS] + trained + list(HUB_MODELS)
 
 
 def reference_models() -> list[str]:
@@ -43,16 +52,23 @@ def reference_models() -> list[str]:
 
 
 def default_prompt(model_name: str) -> str:
-    """The starting prompt for a model: the recall question for ``reference:recall``."""
+    """The starting prompt for a model: the recall question for ``reference:recall``, a
+    gloss for ``trained:text``."""
     if model_name.startswith("reference:recall"):
         return DEFAULT_PROMPTS["recall"]
+    if model_name == "trained:text":
+        return DEFAULT_PROMPTS["text"]
     return DEFAULT_PROMPT
 
 
 def default_targets(model_name: str) -> str:
     """Targets the logit-lens page starts with (Merullo et al.'s Poland and Warsaw; the IOI
     names)."""
-    return "Poland, Warsaw" if model_name.startswith("reference:recall") else "Mary, John"
+    if model_name.startswith("reference:recall"):
+        return DEFAULT_TARGETS["recall"]
+    if model_name == "trained:text":
+        return DEFAULT_TARGETS["text"]
+    return DEFAULT_TARGETS["ioi"]
 
 
 def device_choices() -> list[str]:

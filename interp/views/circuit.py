@@ -101,10 +101,20 @@ class IOIRunView:
 
     def warnings(self) -> list[str]:
         """What the page must say before the circuit: forced past the IOI-behaviour gate,
-        implausibly large circuit (the run's own warnings; a forced run always says so)."""
+        implausibly large circuit (the run's own warnings; a forced run always says so, and
+        a run stored before the implausible-circuit flag is judged by the same rule)."""
+        from interp.studies.ioi_circuit import thresholds_from
+        from interp.studies.ioi_run import implausible_circuit
+
         out = list(self.result.warnings)
         if self.result.forced and not any("forced" in w for w in out):
             out.insert(0, "forced past the IOI-behaviour gate: the model may not do IOI")
+        dla = self.result.dla
+        if dla is not None and dla.ndim == 2 and not any("implausible" in w for w in out):
+            # runs stored before the flag existed are judged here, by the same rule
+            t = thresholds_from(self.result.thresholds)
+            flag = implausible_circuit(len(self.result.heads()), int(dla.size), t)
+            out += [flag] if flag else []
         return out
 
     def metric_rows(self) -> list[dict[str, str]]:
@@ -165,6 +175,48 @@ class IOIRunView:
             )  # fmt: skip
         return figures
 
+    def sensitivity_rows(self) -> list[dict[str, Any]]:
+        """The threshold-sensitivity summary (every causal bar scaled, scores reused): per
+        scale, the number of heads and the heads added / removed per class against x1
+        (empty for runs stored before it existed)."""
+
+        def text(changes: Mapping[str, Sequence[str]]) -> str:
+            return "; ".join(f"{label(c)} {', '.join(h)}" for c, h in changes.items()) or "—"
+
+        return [
+            {
+                "thresholds": f"x{row['scale']:g}",
+                "heads": int(row["n_heads"]),
+                "added": text(row.get("added", {})),
+                "removed": text(row.get("removed", {})),
+            }
+            for row in self.result.sensitivity
+        ]
+
+    def evidence_rows(self) -> list[dict[str, Any]]:
+        """One row per circuit head: class, step, value, bar, margin, the attention score
+        that corroborates the class (with its margin) and any note."""
+        rows = []
+        for key, ev in sorted(self.result.evidence.items(), key=lambda kv: parse_head(kv[0])):
+            pattern = ev.get("pattern", "n/a")
+            corroborated = ev.get("corroborated")
+            rows.append(
+                {
+                    "head": key,
+                    "class": label(ev.get("class", "")),
+                    "step": ev.get("step", ""),
+                    "value": _round(ev.get("value")),
+                    "bar": _round(ev.get("bar", ev.get("threshold"))),
+                    "margin": _round(ev.get("margin")),
+                    "pattern": pattern,
+                    "pattern margin": _round(ev.get("pattern_margin")),
+                    "corroborated": "—" if corroborated is None else
+                    ("yes" if corroborated else "no"),
+                    "note": ev.get("note", ""),
+                }
+            )  # fmt: skip
+        return rows
+
     def minimality_rows(self) -> list[dict[str, Any]]:
         return [
             {
@@ -185,6 +237,10 @@ class IOIRunView:
             [r["class"] for r in rows],
             self.result.minimality_threshold,
         )
+
+
+def _round(value: Any, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 def ioi_run(run_id: str, root: str | None = None) -> IOIRunView:

@@ -194,6 +194,40 @@ def agreement_rows(summary: dict[str, Any], reference: bool) -> list[dict[str, A
     return rows
 
 
+def mining_command(model_name: str) -> str:
+    """The command that mines ``model_name``'s trigger examples into the results store and
+    measures key-value agreement: ``experiments/ffn_memories.py`` on the reference models
+    (planted memories), ``experiments/text_memories.py`` on any other model (real text).
+
+    >>> mining_command("trained:text")
+    'python experiments/text_memories.py --model trained:text'
+    """
+    from interp.views.choices import experiment_command
+
+    if model_name.startswith("reference:"):
+        return experiment_command("ffn_memories", model_name)
+    return f"python experiments/text_memories.py --model {model_name}"
+
+
+def memory_neuron_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The neurons a stored ``text_memories`` run printed: value's top tokens beside the top
+    trigger examples (trigger in [brackets], the next token after ->)."""
+    rows = []
+    for n in summary.get("neurons") or []:
+        triggers = n.get("triggers") or []
+        rows.append(
+            {
+                "neuron": n["neuron"],
+                "shown because": n.get("why", ""),
+                "value promotes": ", ".join(repr(t) for t in n.get("value_top", [])[:5]),
+                "top trigger examples": "  |  ".join(
+                    f"{t['text']} -> {t['next']!r}" for t in triggers[:3]
+                ),
+            }
+        )
+    return rows
+
+
 def planted_neurons(model: TransformerBridge) -> list[dict[str, Any]]:
     """The key-value memories a reference model planted: layer, neuron, trigger, target."""
     from interp.core.models import record_of

@@ -1,8 +1,12 @@
 """Attention heads: every head's pattern on one prompt (one forward pass caching only
-``hook_pattern``) as layer x head thumbnails and as a token x token heatmap with the tokens on
-the axes (Elhage et al. 2021's way of reading heads); head scores (previous-token,
-duplicate-token, induction; Olsson et al. 2022) with each head's planted role and the class a
-stored IOI run gave it (Wang et al. 2022)."""
+``hook_pattern``) as a token x token heatmap with the tokens on the axes (Elhage et al. 2021's
+way of reading heads); head scores (previous-token, duplicate-token, induction; Olsson et al.
+2022) as one clickable layer x head heatmap, with each head's planted role and the class a
+stored IOI run gave it (Wang et al. 2022).
+
+The browser draws one heatmap and one pattern whatever the model's size (144 heads for GPT-2
+small, 1,200 for XL): :func:`head_options` feeds a single head selector and
+:func:`clicked_head` reads a click on the heatmap."""
 
 from __future__ import annotations
 
@@ -170,28 +174,85 @@ class HeadTable(Result):
         layer, head = (int(i) for i in np.unravel_index(int(np.argmax(best)), best.shape))
         return layer, head, f"highest {name} score ({float(best[layer, head]):.2f})"
 
-    def figure(self, score: str | None = None) -> go.Figure:
+    def figure(
+        self, score: str | None = None, selected: tuple[int, int] | None = None
+    ) -> go.Figure:
+        """One ``[layer, head]`` heatmap of ``score`` (the first trace) whatever the number of
+        heads, ``selected`` outlined (the trace named "selected"). Plotly heatmap cells do not
+        report clicks to Streamlit, so an invisible marker sits on every cell (the trace
+        named "heads", which also carries the hover text): a click anywhere picks the nearest
+        head (:func:`clicked_head`)."""
         import plotly.graph_objects as go
+
+        from interp.figures.attention import grid_height
 
         score = score or self.score_names[0]
         z = self.scores[score]
+        n_layers, n_heads = z.shape
+        layers, heads = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
         fig = go.Figure(
             go.Heatmap(
-                z=z,
-                x=list(range(z.shape[1])),
-                y=list(range(z.shape[0])),
-                colorscale="Blues",
-                hovertemplate="head %{y}.%{x}<br>" + score + " %{z:.3f}<extra></extra>",
+                z=z, x=list(range(n_heads)), y=list(range(n_layers)), colorscale="Blues",
+                hoverinfo="skip", colorbar=dict(title=score.replace("_", " ")),
             )
-        )
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=heads.ravel(), y=layers.ravel(), mode="markers", name="heads",
+                marker=dict(symbol="square", size=12, opacity=0), customdata=z.ravel(),
+                hovertemplate="head %{y}.%{x}<br>" + score + " %{customdata:.3f}<extra></extra>",
+                showlegend=False,
+            )
+        )  # fmt: skip
+        if selected is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[selected[1]], y=[selected[0]], mode="markers", hoverinfo="skip",
+                    marker=dict(symbol="square-open", size=14, color="crimson", line_width=2),
+                    showlegend=False, name="selected",
+                )
+            )  # fmt: skip
         fig.update_layout(
             title=score,
-            xaxis=dict(title="head", dtick=1),
-            yaxis=dict(title="layer", dtick=1, autorange="reversed"),
-            height=120 + 36 * z.shape[0],
+            xaxis=dict(title="head", dtick=1 if n_heads <= 32 else 2),
+            yaxis=dict(title="layer", dtick=1 if n_layers <= 24 else 2, autorange="reversed"),
+            height=grid_height(n_layers),
             margin=dict(l=10, r=10, t=50, b=10),
+            hoverdistance=-1,  # the nearest head's marker answers anywhere in its cell
         )
         return fig
+
+
+def head_options(n_layers: int, n_heads: int) -> list[str]:
+    """Every head as ``"layer.head"``, layer by layer: the options of the one head selector.
+
+    >>> head_options(2, 2)
+    ['0.0', '0.1', '1.0', '1.1']
+    """
+    return [f"{layer}.{head}" for layer in range(n_layers) for head in range(n_heads)]
+
+
+def clicked_head(event: Any, n_layers: int, n_heads: int) -> tuple[int, int] | None:
+    """The head clicked on a :meth:`HeadTable.figure` heatmap, from a Streamlit plotly
+    selection event (``{"selection": {"points": [{"x": head, "y": layer, ...}]}}``), or None.
+
+    >>> clicked_head({"selection": {"points": [{"x": 3, "y": 1, "curve_number": 1}]}}, 8, 4)
+    (1, 3)
+    >>> clicked_head({"selection": {"points": []}}, 8, 4) is None
+    True
+    """
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points or []:
+        try:
+            layer, head = int(point["y"]), int(point["x"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if 0 <= layer < n_layers and 0 <= head < n_heads:
+            return layer, head
+    return None
 
 
 def _head_key(key: str) -> tuple[int, int]:

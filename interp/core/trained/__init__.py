@@ -2,13 +2,20 @@
 
 Unlike the reference models (:mod:`interp.core.reference`), nobody wrote these weights: they
 were trained from scratch by :func:`interp.training.train` and saved with
-``save_pretrained``. Each lives in a directory of this package (``ioi/``) with its tokenizer
-and ``interp_training.json`` (recipe, seed, held-out name pairs and templates, training
-curve), and loads through the ordinary local-directory path: ``load("trained:ioi")``.
+``save_pretrained``. Each lives in a directory of this package (``ioi/``, ``text/``) with its
+tokenizer and ``interp_training.json`` (recipe, seed, held-out split, training curve), and
+loads through the ordinary local-directory path: ``load("trained:ioi")``.
+
+* ``trained:ioi`` — IOI sentences mixed with WordNet glosses, the reference word-level
+  vocabulary; the IOI circuit formed during training;
+* ``trained:text`` — a plain language model of the WordNet glosses with its own byte-level
+  BPE (4,096 entries); ``heldout.txt`` holds a sample of held-out text and ``unigram.json``
+  the training split's token counts (the unigram baseline); induction heads formed.
 
 The shipped weights are the float32 training result rounded to float16 (``load`` runs them
-in float32). ``interp train ioi --out DIR`` re-creates the run, with every checkpoint, from
-its recipe and seed (training is deterministic for a seed on a CPU at a fixed thread count).
+in float32). ``interp train ioi --out DIR`` (``interp train text``) re-creates the run, with
+every checkpoint, from its recipe and seed (training is deterministic for a seed on a CPU at
+a fixed thread count).
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from interp.core.errors import ModelNotFoundError
 
 TRAINED_PREFIX = "trained:"
 #: kind -> what it was trained for
-TRAINED_MODELS = {"ioi": "indirect-object identification, trained on IOI sentences and WordNet"}
+TRAINED_MODELS = {
+    "ioi": "indirect-object identification, trained on IOI sentences and WordNet",
+    "text": "a language model of English (WordNet glosses, byte-level BPE) with induction heads",
+}
 INFO_FILE = "interp_training.json"
 
 
