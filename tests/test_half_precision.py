@@ -15,7 +15,6 @@ import torch
 
 import interp
 from interp.core import device as device_module
-from interp.core.gpt2_tokenizer import fetch_gpt2_tokenizer
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 #: half-precision results must lie within this fraction of float32's largest magnitude
@@ -23,13 +22,9 @@ REL = {"bfloat16": 0.08, "float16": 0.01}
 
 
 @pytest.fixture(scope="module")
-def gpt2_dir(tmp_path_factory):
+def gpt2_dir(tmp_path_factory, gpt2_tokenizer_dir):
     from interp.core.synthetic import build_gpt2_shaped
 
-    try:
-        fetch_gpt2_tokenizer()
-    except interp.InterpError as err:
-        pytest.skip(f"GPT-2's tokenizer is not available here: {err}")
     return build_gpt2_shaped(tmp_path_factory.mktemp("gpt2") / "gpt2-2l", n_layers=2, seed=0)
 
 

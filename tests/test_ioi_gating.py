@@ -12,23 +12,16 @@ from pathlib import Path
 
 import pytest
 
-import interp
-from interp.core.gpt2_tokenizer import fetch_gpt2_tokenizer
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def random_gpt2(tmp_path_factory):
+def random_gpt2(tmp_path_factory, gpt2_tokenizer_dir):
     """A random 2-layer, 64-wide GPT-2 saved with GPT-2's tokenizer (no IOI behaviour)."""
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    try:
-        tokenizer_dir = fetch_gpt2_tokenizer()
-    except interp.InterpError as err:
-        pytest.skip(f"GPT-2's tokenizer is not available here: {err}")
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(gpt2_tokenizer_dir))
     torch.manual_seed(0)
     config = GPT2Config(
         vocab_size=len(tokenizer), n_positions=64, n_embd=64, n_layer=2, n_head=4, n_inner=128

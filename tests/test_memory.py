@@ -16,16 +16,8 @@ def task(ioi_model):
     return interp.ioi_task(ioi_model, n_prompts=6, seed=1)
 
 
-def test_budget_bounds_every_mask_and_changes_nothing(ioi_model, task, monkeypatch):
-    built: list[int] = []
-    rows = patching.IndexedMask.rows
-
-    def counting(self, idx):
-        out = rows(self, idx)
-        built.append(out.numel() * out.element_size())
-        return out
-
-    monkeypatch.setattr(patching.IndexedMask, "rows", counting)
+def test_budget_bounds_every_mask_and_changes_nothing(ioi_model, task, mask_bytes):
+    built = mask_bytes
     budget = 2 * 2**20
     small = interp.patch(ioi_model, task, "z", positions=["S1", "S2", "END"], memory=budget)
     n_copies = 3 * ioi_model.cfg.n_layers * ioi_model.cfg.n_heads

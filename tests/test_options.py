@@ -132,21 +132,12 @@ def test_the_budget_order(monkeypatch):
         set_memory_budget("12 parsecs")
 
 
-def test_memory_option_bounds_the_sweep(ioi_model, monkeypatch):
+def test_memory_option_bounds_the_sweep(ioi_model, mask_bytes):
     """``--memory`` (applied by load_for) is what a sweep without ``memory=`` sizes by."""
     import interp
     from interp.core.config import load_for
-    from interp.methods import patching
 
-    built: list[int] = []
-    rows = patching.IndexedMask.rows
-
-    def counting(self, idx):
-        out = rows(self, idx)
-        built.append(out.numel() * out.element_size())
-        return out
-
-    monkeypatch.setattr(patching.IndexedMask, "rows", counting)
+    built = mask_bytes
     model = load_for(argparse.Namespace(model="reference:ioi", device="cpu", memory="1MiB"))
     task = interp.ioi_task(model, n_prompts=4, seed=1)
     tight = interp.patch(model, task, "z", positions=["S2", "END"])

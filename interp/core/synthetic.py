@@ -30,14 +30,18 @@ def build_gpt2_shaped(
     size: str = "small",
     *,
     n_layers: int | None = None,
+    d_model: int | None = None,
+    n_heads: int | None = None,
+    n_ctx: int = 1024,
     seed: int = 0,
     perturb: float = 0.2,
     tokenizer_dir: str | Path | None = None,
 ) -> Path:
     """Save a GPT-2-``size``-shaped model with random, perturbed weights and GPT-2's
     tokenizer to ``out``; returns ``out``. ``n_layers`` keeps only that many blocks (for fast
-    tests); ``perturb`` is the spread of the LayerNorm gains around 1 and of the biases
-    around 0.
+    tests), ``d_model`` / ``n_heads`` a narrower model of GPT-2's vocabulary and architecture
+    (d_mlp = 4 d_model, as GPT-2), ``n_ctx`` a shorter context; ``perturb`` is the spread of
+    the LayerNorm gains around 1 and of the biases around 0.
 
     >>> import interp
     >>> path = build_gpt2_shaped("/tmp/gpt2-shaped", n_layers=2)  # doctest: +SKIP
@@ -56,9 +60,13 @@ def build_gpt2_shaped(
         if not 1 <= n_layers <= layers:
             raise InterpError(f"n_layers must be 1..{layers} for GPT-2 {size}")
         layers = n_layers
+    heads = heads if n_heads is None else n_heads
+    width = width if d_model is None else d_model
+    if width % heads:
+        raise InterpError(f"d_model {width} is not divisible by n_heads {heads}")
     local = None if tokenizer_dir is None else Path(tokenizer_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(fetch_gpt2_tokenizer(local)))
-    config = GPT2Config(n_layer=layers, n_head=heads, n_embd=width, n_positions=1024,
+    config = GPT2Config(n_layer=layers, n_head=heads, n_embd=width, n_positions=n_ctx,
                         vocab_size=len(tokenizer))  # fmt: skip
     torch.manual_seed(seed)
     model = GPT2LMHeadModel(config)
