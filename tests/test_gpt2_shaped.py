@@ -142,7 +142,7 @@ def test_store_commands(env, capsys):
     assert run_id in capsys.readouterr().out
 
 
-PAGES = ["model", "attention", "ioi", "formation", "edges", "lens", "ffn", "runs"]
+PAGES = ["model", "attention", "ioi", "formation", "edges", "lens", "ffn", "words", "runs"]
 
 
 def test_every_dashboard_page(gpt2, env):

@@ -1,0 +1,36 @@
+"""The Words page on the shipped trained:text: every section draws without an error, with
+its figures (analogy, polysemy, induction over the shipped checkpoints)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from interp.core.trained import trained_dir
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "dashboard/pages/words.py"
+
+pytestmark = pytest.mark.skipif(
+    not (trained_dir("text") / "config.json").exists(), reason="trained:text is not shipped"
+)
+
+
+def test_words_page_on_trained_text(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("INTERP_RESULTS_DIR", str(tmp_path / "results"))
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["model_choice"] = "trained:text"
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Words"]
+    subheaders = [s.value for s in at.subheader]
+    for section in ("Nearest neighbours", "Analogies: a − b + c", "Polysemy and homonymy by layer",
+                    "Induction heads over training"):  # fmt: skip
+        assert section in subheaders
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}) for c in at.get("plotly_chart")]
+    assert len(titles) >= 3, titles  # analogy, polysemy and induction figures at least
