@@ -80,7 +80,7 @@ def main(config: Config) -> dict[str, Any]:
     from interp.methods.ffn import agreement, value_projections
     from interp.methods.mining import examples, mine
     from interp.methods.prediction import attribute_predictions, switch_components
-    from interp.results.base import save
+    from interp.results.base import save_with_parts
     from interp.results.store import ResultsStore
 
     model = load_for(config)
@@ -196,25 +196,12 @@ def main(config: Config) -> dict[str, Any]:
         summary["memories"] = memories
         summary["all_recovered"] = all(m["recovered"] for m in memories)
     if config.store:
-        ids = {
-            "mining": save(mining, model=model, config=config, seed=config.seed).run_id,
-            "agreement": save(agree, model=model, config=config, seed=config.seed).run_id,
-            "predictions": [
-                save(a, model=model, config=config, seed=config.seed).run_id for a in attributions
-            ],
-            "interventions": [
-                save(e, model=model, config=config, seed=config.seed).run_id for e in effects
-            ],
-        }
-        summary["run_ids"] = ids
-        run = store.save(
-            "ffn_memories",
-            model=record.to_dict(),
-            config=config,
-            seed=config.seed,
-            summary=summary,
-            arrays={"agreement": agree.rate, "baseline": agree.baseline},
-        )
+        parts = {"mining": mining, "agreement": agree, "predictions": list(attributions),
+                 "interventions": list(effects)}  # fmt: skip
+        run = save_with_parts(
+            "ffn_memories", parts, model=record, config=config, seed=config.seed, store=store,
+            summary=summary, arrays={"agreement": agree.rate, "baseline": agree.baseline},
+        )  # fmt: skip
         print(f"\nstored: ffn_memories run {run.run_id} (and its mining, agreement, "
               f"prediction and intervention runs)")  # fmt: skip
     return summary

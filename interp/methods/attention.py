@@ -103,6 +103,35 @@ def repeated_sequences(
     return torch.cat([first, body, body], 1).to(model.cfg.device)
 
 
+def repeated_text(
+    model: Model, documents: Sequence[str], seq_len: int = 40, n_sequences: int = 16, seed: int = 0
+) -> Int[Tensor, "n pos"]:
+    """``[BOS, s, s]`` rows, each ``s`` ``seq_len`` consecutive tokens of ``documents``
+    (tokenised as one stream, documents separated by BOS) from a seeded offset: the
+    natural-text counterpart of :func:`repeated_sequences` for :func:`head_scores` (a head
+    that copies text may still fail on arbitrary token strings).
+
+    >>> from interp.core.models import load
+    >>> rows = repeated_text(load("reference:recall"), ["the cat sat on the mat"] * 9, 5, 2)
+    >>> rows.shape, bool((rows[:, 1:6] == rows[:, 6:]).all())
+    (torch.Size([2, 11]), True)
+    """
+    tok = model.tokenizer
+    if tok is None:
+        raise InterpError("repeated_text needs the model's tokenizer")
+    bos = int(tok.bos_token_id or 0)
+    ids = tok(list(documents), add_special_tokens=False)["input_ids"]
+    tokens = np.asarray([t for row in ids for t in [*row, bos]], dtype=np.int64)
+    if len(tokens) <= seq_len:
+        raise InterpError(f"the text has {len(tokens)} tokens; need more than seq_len {seq_len}")
+    if 2 * seq_len + 1 > model.cfg.n_ctx:
+        raise InterpError(f"2 * seq_len + 1 must fit the context window ({model.cfg.n_ctx})")
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(tokens) - seq_len, n_sequences)
+    body = torch.from_numpy(np.stack([tokens[i : i + seq_len] for i in starts]))
+    return torch.cat([torch.full((n_sequences, 1), bos), body, body], 1).to(model.cfg.device)
+
+
 def head_scores(
     model: Model,
     tokens: Int[Tensor, "n pos"] | None = None,

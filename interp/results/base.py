@@ -126,6 +126,38 @@ def save(
     )
 
 
+def save_with_parts(
+    kind: str,
+    parts: dict[str, Result | list[Result]],
+    *,
+    model: Any,
+    config: Any,
+    summary: dict[str, Any],
+    arrays: dict[str, Any],
+    seed: int | None = None,
+    store: Any = None,
+) -> Any:
+    """Record each of ``parts`` (a result or a list of results) as its own run, then one run
+    of ``kind`` whose summary lists their ids under ``run_ids`` (as the FFN-memory scripts
+    store their mining, agreement, ... runs beside the run the dashboard reads)."""
+    from interp.results.store import ResultsStore
+
+    store = store or ResultsStore()
+
+    def one(result: Result) -> str:
+        return save(result, model=model, config=config, seed=seed, store=store).run_id
+
+    summary["run_ids"] = {
+        name: [one(r) for r in part] if isinstance(part, list) else one(part)
+        for name, part in parts.items()
+    }
+    from interp.core.models import ModelRecord, record_of
+
+    record = model if isinstance(model, ModelRecord) else record_of(model)
+    return store.save(kind, model=record.to_dict(), config=config, seed=seed,
+                      summary=summary, arrays=arrays)  # fmt: skip
+
+
 def load_result(run_id: str, store: Any = None) -> Result:
     """Rebuild the result dataclass of a stored run."""
     from interp.results.store import ResultsStore

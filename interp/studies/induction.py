@@ -33,6 +33,8 @@ from interp.results.base import Result
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
+#: what :func:`shipped_induction` can score the heads on
+PROBES = ("random", "text")
 #: an induction score at or above this is a clear induction head (attention mostly on t_{i+1})
 INDUCTION_THRESHOLD = 0.5
 
@@ -53,6 +55,9 @@ class InductionOverTraining(Result):
     heldout_loss: np.ndarray  # [m]
     seq_len: int
     n_sequences: int
+    #: what the heads were scored on: "random tokens" (Olsson et al.'s repeated random
+    #: sequences) or "held-out text" (spans of the model's held-out text, repeated once)
+    probe: str = "random tokens"
 
     @property
     def max_induction(self) -> np.ndarray:
@@ -116,10 +121,13 @@ def induction_over_training(
     seed: int = 0,
     device: str = "auto",
     model_name: str = "",
+    text: Sequence[str] | None = None,
 ) -> InductionOverTraining:
     """Score every checkpoint ``(step, directory)`` on the same repeated random sequences
-    (drawn once from ``pool``, the whole vocabulary but BOS when None); ``history`` is the
-    run's training record (entries with ``step`` and ``loss``, optionally ``heldout_loss``).
+    (drawn once from ``pool``, the whole vocabulary but BOS when None), or with ``text``
+    (documents) on spans of that text repeated once (:func:`repeated_text`); ``history`` is
+    the run's training record (entries with ``step`` and ``loss``, optionally
+    ``heldout_loss``).
 
     >>> from interp.core.trained import checkpoints, training_record
     >>> r = induction_over_training(checkpoints("ioi"), training_record("ioi")["history"])
@@ -130,7 +138,7 @@ def induction_over_training(
 
     from interp.core.models import load
     from interp.core.progress import progress
-    from interp.methods.attention import head_scores, repeated_sequences
+    from interp.methods.attention import head_scores, repeated_sequences, repeated_text
 
     if not points:
         raise InterpError("no checkpoints given; train a run with checkpoints first")
@@ -139,7 +147,9 @@ def induction_over_training(
     scores = []
     for _step, directory in progress(ordered, desc="checkpoints"):
         model = load(directory, device=device)
-        if tokens is None:
+        if tokens is None and text is not None:
+            tokens = repeated_text(model, text, seq_len, n_sequences, seed)
+        elif tokens is None:
             tokens = repeated_sequences(model, pool, seq_len, n_sequences, seed)
         with torch.no_grad():
             scores.append(head_scores(model, tokens.to(model.cfg.device)))
@@ -158,6 +168,7 @@ def induction_over_training(
         heldout_loss=heldout,
         seq_len=seq_len,
         n_sequences=n_sequences,
+        probe="random tokens" if text is None else "held-out text",
     )
 
 
@@ -190,16 +201,27 @@ def shipped_induction(
     seq_len: int = 10,
     n_sequences: int = 16,
     device: str = "auto",
+    probe: str = "random",
 ) -> InductionOverTraining:
     """:func:`induction_over_training` on the checkpoints shipped with ``trained:KIND`` and
     its final model (``max_checkpoints`` of them, evenly spread, when given), with the loss
-    curve of its training record.
+    curve of its training record. ``probe="text"`` scores them on the model's shipped
+    held-out text (text models) instead of random tokens.
 
     >>> shipped_induction("ioi").steps.tolist()  # doctest: +SKIP
     [500, 650, 2000]
     """
-    from interp.core.trained import TRAINED_PREFIX, training_record
+    from interp.core.corpus import documents
+    from interp.core.trained import TRAINED_PREFIX, locate, training_record
 
+    if probe not in PROBES:
+        raise InterpError(f"probe must be one of {', '.join(PROBES)}; got {probe!r}")
+    text = None
+    if probe == "text":
+        sample = locate(kind) / "heldout.txt"
+        if not sample.exists():
+            raise InterpError(f"{TRAINED_PREFIX}{kind} ships no held-out text to probe with")
+        text = documents(sample)
     points = spread(shipped_points(kind), max_checkpoints)
     return induction_over_training(
         points,
@@ -208,4 +230,5 @@ def shipped_induction(
         n_sequences=n_sequences,
         device=device,
         model_name=TRAINED_PREFIX + kind,
+        text=text,
     )

@@ -15,7 +15,10 @@ on a corpus (by default the WordNet 3.0 glosses, :mod:`interp.core.corpus`):
 * **packing** — every document is followed by ``<|endoftext|>`` and the documents are
   concatenated into one token stream (as GPT-2 was trained); a training row is ``BOS`` and
   then ``n_ctx - 1`` consecutive stream tokens from a random offset, so consecutive glosses
-  share a context window and repeated words give induction heads something to copy;
+  share a context window and repeated words give induction heads something to copy; a share
+  ``repeat_fraction`` of the rows is ``BOS``, a span of the stream, the same span again and
+  then the text that follows the span (span lengths drawn between :data:`MIN_SPAN` and half
+  the row), the repeated text on which induction heads form (Olsson et al. 2022);
 * **evaluation** — the held-out stream cut into fixed, non-overlapping windows; the loss is
   the mean next-token cross-entropy over every position, compared with a **unigram**
   baseline (token frequencies of the training stream, add-one smoothed) on the same targets.
@@ -43,6 +46,8 @@ from jaxtyping import Int
 from interp.core.errors import InterpError
 from interp.training.recipes import Recipe
 
+#: the shortest span a repeated row repeats (tokens)
+MIN_SPAN = 8
 #: the special token: BOS, EOS (document separator) and padding, id 0
 EOT = "<|endoftext|>"
 #: consecutive documents per held-out block
@@ -202,12 +207,18 @@ class TextData:
         self, step: int
     ) -> tuple[Int[torch.Tensor, "batch pos"], Int[torch.Tensor, "batch pos"]]:
         """(tokens, labels) of ``step``: ``BOS`` + ``n_ctx - 1`` stream tokens from random
-        offsets; labels are the next tokens (the last one is the stream token after the row)."""
+        offsets, a share ``repeat_fraction`` of the rows repeating a span (module docstring);
+        labels are the next tokens (the last one is the stream token after the row)."""
         rng = np.random.default_rng([self.recipe.seed, step])
         n = self.recipe.n_ctx
         s = self.train_stream
         starts = rng.integers(0, len(s) - n, size=self.recipe.batch_size)
         body = np.stack([s[i : i + n] for i in starts])  # n tokens: n-1 inputs + the last label
+        repeat = rng.random(len(starts)) < self.recipe.repeat_fraction
+        spans = rng.integers(MIN_SPAN, max(MIN_SPAN, n // 2) + 1, size=len(starts))
+        for row in np.flatnonzero(repeat):
+            i, span = int(starts[row]), int(spans[row])
+            body[row] = np.concatenate([s[i : i + span], s[i : i + n - span]])
         tokens = torch.from_numpy(
             np.concatenate([np.full((len(starts), 1), self.bos), body[:, :-1]], 1)
         )

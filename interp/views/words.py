@@ -142,16 +142,24 @@ def trained_kind(model_name: str) -> str | None:
 
 
 def induction_curve(
-    model_name: str, device: str = "auto", max_checkpoints: int = PAGE_CHECKPOINTS
+    model_name: str,
+    device: str = "auto",
+    probe: str = "random",
+    max_checkpoints: int = PAGE_CHECKPOINTS,
 ) -> InductionOverTraining | None:
     """Induction heads over the shipped checkpoints of a ``trained:KIND`` model (at most
-    ``max_checkpoints``, evenly spread), or None for a model without checkpoints."""
+    ``max_checkpoints``, evenly spread), scored on repeated random tokens or (``probe=
+    "text"``) on its repeated held-out text (40-token spans), or None for a model without
+    checkpoints."""
     from interp.studies.induction import shipped_induction
 
     kind = trained_kind(model_name)
     if kind is None:
         return None
-    return shipped_induction(kind, max_checkpoints=max_checkpoints, device=device)
+    seq_len = {"text": 40}.get(probe, 10)
+    return shipped_induction(
+        kind, max_checkpoints=max_checkpoints, device=device, probe=probe, seq_len=seq_len
+    )
 
 
 def skipped_note(result: SenseSimilarity) -> str:
