@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import array, plotly_figures, texts
 
 from interp.core.models import record_of
 
@@ -46,29 +47,6 @@ def open_app(page: str | None = None, **state):
         at.switch_page(f"dashboard/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def plotly_figures(at) -> list[dict]:
-    import json
-
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def array(value) -> np.ndarray:
-    """A plotly JSON array (plain list, or plotly 6+'s base64 typed array) as numpy."""
-    if isinstance(value, dict) and "bdata" in value:
-        import base64
-
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        shape = value.get("shape")
-        if isinstance(shape, str):
-            shape = [int(n) for n in shape.split(",")]
-        return flat.reshape(shape) if shape else flat
-    return np.asarray(value)
-
-
-def texts(at) -> str:
-    return "\n".join(str(e.value) for e in [*at.markdown, *at.caption, *at.info, *at.subheader])
 
 
 def test_model_page_shows_record_tokens_and_prediction(results):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest_helpers import plotly_figures, texts
 
 from interp.core.errors import InterpError
 
@@ -59,20 +60,12 @@ def open_page(**state):
     return at
 
 
-def figures(at) -> list[dict]:
-    import json
-
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
 def circuit_classes(at) -> dict[str, list[str]]:
     """The circuit diagram's heads by class name (legend entry -> head labels)."""
-    diagram = next(f for f in figures(at) if f["layout"]["title"]["text"].startswith("circuit at"))
+    diagram = next(
+        f for f in plotly_figures(at) if f["layout"]["title"]["text"].startswith("circuit at")
+    )
     return {t["name"]: t["text"] for t in diagram["data"] if t.get("name")}
-
-
-def texts(at) -> str:
-    return "\n".join(str(e.value) for e in [*at.markdown, *at.caption, *at.info, *at.subheader])
 
 
 # -- views ------------------------------------------------------------------------------------

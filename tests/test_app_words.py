@@ -3,10 +3,10 @@ its figures (analogy, polysemy, induction over the shipped checkpoints)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from apptest_helpers import array, plotly_figures
 
 from interp.core.trained import trained_dir
 
@@ -32,21 +32,14 @@ def test_words_page_on_trained_text(tmp_path, monkeypatch):
     for section in ("Nearest neighbours", "Analogies: a − b + c", "Polysemy and homonymy by layer",
                     "Induction heads over training"):  # fmt: skip
         assert section in subheaders
-    titles = [json.loads(c.proto.spec)["layout"].get("title", {}) for c in at.get("plotly_chart")]
+    titles = [f["layout"].get("title", {}) for f in plotly_figures(at)]
     assert len(titles) >= 3, titles  # analogy, polysemy and induction figures at least
 
     def induction_scores() -> list[float]:
-        import base64
-
-        import numpy as np
-
-        for chart in at.get("plotly_chart"):
-            for trace in json.loads(chart.proto.spec)["data"]:
+        for fig in plotly_figures(at):
+            for trace in fig["data"]:
                 if trace.get("name") == "induction (max)":
-                    y = trace["y"]  # plotly's typed array: {"dtype": "f4", "bdata": base64}
-                    if isinstance(y, dict):
-                        return np.frombuffer(base64.b64decode(y["bdata"]), y["dtype"]).tolist()
-                    return list(y)
+                    return array(trace["y"]).tolist()
         raise AssertionError("no induction figure")
 
     on_random = induction_scores()

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from interp.core.corpus import pack_documents
 from interp.core.trained import checkpoints, locate, trained_dir, training_record
 from interp.training import get_recipe, train
-from interp.training.text import EOT, TextData, TextSplit, stream, train_tokenizer, windows
+from interp.training.text import EOT, TextData, TextSplit, train_tokenizer, windows
 
 SHIPPED = (trained_dir("text") / "config.json").exists()
 needs_shipped = pytest.mark.skipif(not SHIPPED, reason="trained:text is not shipped here")
@@ -78,7 +79,7 @@ def test_heldout_perplexity_beats_the_unigram_baseline(model, heldout_docs):
     from interp.training.text import unigram_loss
 
     tok = model.tokenizer
-    tokens = windows(stream(tok, heldout_docs), model.cfg.n_ctx, tok.bos_token_id, limit=16)
+    tokens = windows(pack_documents(tok, heldout_docs), model.cfg.n_ctx, tok.bos_token_id, limit=16)
     with torch.no_grad():
         logits = model(tokens)[:, :-1]
     loss = float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten()))

@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,6 +129,22 @@ def _tokenizer_digest(tokenizer) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def pack_documents(tokenizer, docs: Sequence[str]) -> np.ndarray:
+    """int64 [n]: each document's tokens followed by the tokenizer's BOS (GPT-2's
+    ``<|endoftext|>``), concatenated: documents packed as GPT-2 was trained.
+
+    >>> from interp.core.models import load
+    >>> pack_documents(load("reference:recall").tokenizer, ["Paris", "Rome"]).tolist()[1::2]
+    [0, 0]
+    """
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        raise InterpError("the model's tokenizer has no BOS / end-of-text token.")
+    ids = tokenizer(list(docs), add_special_tokens=False)["input_ids"]
+    parts = [np.asarray([*row, bos], dtype=np.int64) for row in ids]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def token_stream(tokenizer, path: str | os.PathLike, cache: bool = True) -> np.ndarray:
     """Every document's tokens followed by BOS, concatenated: int64 [n_tokens].
 
@@ -136,17 +153,11 @@ def token_stream(tokenizer, path: str | os.PathLike, cache: bool = True) -> np.n
     """
     from interp.core.settings import cache_dir
 
-    bos = tokenizer.bos_token_id
-    if bos is None:
-        raise InterpError("the model's tokenizer has no BOS / end-of-text token.")
     key = f"{fingerprint(path)}-{_tokenizer_digest(tokenizer)}-v{STREAM_VERSION}"
     cached = cache_dir() / "corpus" / "streams" / f"{key}.npy"
     if cache and cached.exists():
         return np.load(cached)
-    docs = documents(path)
-    ids = tokenizer(docs, add_special_tokens=False)["input_ids"]
-    parts = [np.asarray(row + [bos], dtype=np.int64) for row in ids]
-    stream = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    stream = pack_documents(tokenizer, documents(path))
     if cache:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.npy")

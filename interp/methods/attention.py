@@ -24,6 +24,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.core.arrays import to_numpy
+from interp.core.corpus import pack_documents
 from interp.core.errors import InterpError
 from interp.core.hooks import head_name, names_filter
 from interp.results.base import Result
@@ -119,9 +120,8 @@ def repeated_text(
     tok = model.tokenizer
     if tok is None:
         raise InterpError("repeated_text needs the model's tokenizer")
-    bos = int(tok.bos_token_id or 0)
-    ids = tok(list(documents), add_special_tokens=False)["input_ids"]
-    tokens = np.asarray([t for row in ids for t in [*row, bos]], dtype=np.int64)
+    tokens = pack_documents(tok, documents)  # a clear error when there is no BOS
+    bos = int(tok.bos_token_id)
     if len(tokens) <= seq_len:
         raise InterpError(f"the text has {len(tokens)} tokens; need more than seq_len {seq_len}")
     if 2 * seq_len + 1 > model.cfg.n_ctx:

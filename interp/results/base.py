@@ -110,15 +110,13 @@ def save(
     extra_summary: dict[str, Any] | None = None,
 ) -> Any:
     """Record ``result`` in the results store; returns the store's run record."""
-    from interp.core.models import ModelRecord, record_of
     from interp.results.store import ResultsStore
 
-    record = model if isinstance(model, ModelRecord) else record_of(model)
     store = store or ResultsStore()
     summary = {**result.summary(), **(extra_summary or {})}
     return store.save(
         kind or result.kind,
-        model=record.to_dict(),
+        model=_model_dict(model),
         config=config,
         seed=seed,
         summary=summary,
@@ -151,11 +149,15 @@ def save_with_parts(
         name: [one(r) for r in part] if isinstance(part, list) else one(part)
         for name, part in parts.items()
     }
+    return store.save(kind, model=_model_dict(model), config=config, seed=seed,
+                      summary=summary, arrays=arrays)  # fmt: skip
+
+
+def _model_dict(model: Any) -> dict[str, Any]:
+    """The stored form of a model (a loaded model or its ``ModelRecord``)."""
     from interp.core.models import ModelRecord, record_of
 
-    record = model if isinstance(model, ModelRecord) else record_of(model)
-    return store.save(kind, model=record.to_dict(), config=config, seed=seed,
-                      summary=summary, arrays=arrays)  # fmt: skip
+    return (model if isinstance(model, ModelRecord) else record_of(model)).to_dict()
 
 
 def load_result(run_id: str, store: Any = None) -> Result:

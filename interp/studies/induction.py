@@ -33,8 +33,8 @@ from interp.results.base import Result
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-#: what :func:`shipped_induction` can score the heads on
-PROBES = ("random", "text")
+#: what :func:`shipped_induction` can score the heads on, and the label results carry
+PROBES = {"random": "random tokens", "text": "held-out text"}
 #: an induction score at or above this is a clear induction head (attention mostly on t_{i+1})
 INDUCTION_THRESHOLD = 0.5
 
@@ -168,7 +168,7 @@ def induction_over_training(
         heldout_loss=heldout,
         seq_len=seq_len,
         n_sequences=n_sequences,
-        probe="random tokens" if text is None else "held-out text",
+        probe=PROBES["random" if text is None else "text"],
     )
 
 

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from jaxtyping import Int
 
+from interp.core.corpus import pack_documents
 from interp.core.errors import InterpError
 from interp.training.recipes import Recipe
 
@@ -122,14 +123,6 @@ class TextSplit:
         return self._docs(True)
 
 
-def stream(tokenizer, docs: list[str]) -> np.ndarray:
-    """int64 [n]: each document's tokens followed by ``<|endoftext|>``, concatenated."""
-    eot = int(tokenizer.bos_token_id)
-    ids = tokenizer(docs, add_special_tokens=False)["input_ids"]
-    parts = [np.asarray([*row, eot], dtype=np.int64) for row in ids]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
 def windows(
     tokens: np.ndarray, n_ctx: int, bos: int, limit: int | None = None
 ) -> Int[torch.Tensor, "n pos"]:
@@ -185,14 +178,14 @@ class TextData:
 
     @cached_property
     def train_stream(self) -> np.ndarray:
-        out = stream(self.tokenizer, self.split.train_documents)
+        out = pack_documents(self.tokenizer, self.split.train_documents)
         if len(out) <= self.recipe.n_ctx:
             raise InterpError(f"the training text has {len(out)} tokens; need > n_ctx")
         return out
 
     @cached_property
     def heldout_stream(self) -> np.ndarray:
-        return stream(self.tokenizer, self.split.heldout_documents)
+        return pack_documents(self.tokenizer, self.split.heldout_documents)
 
     @cached_property
     def heldout_windows(self) -> Int[torch.Tensor, "n pos"]:

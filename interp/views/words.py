@@ -156,10 +156,8 @@ def induction_curve(
     kind = trained_kind(model_name)
     if kind is None:
         return None
-    seq_len = {"text": 40}.get(probe, 10)
-    return shipped_induction(
-        kind, max_checkpoints=max_checkpoints, device=device, probe=probe, seq_len=seq_len
-    )
+    return shipped_induction(kind, max_checkpoints=max_checkpoints, device=device, probe=probe,
+                             seq_len=40 if probe == "text" else 10)  # fmt: skip
 
 
 def skipped_note(result: SenseSimilarity) -> str:
