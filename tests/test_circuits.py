@@ -65,6 +65,22 @@ def test_recovers_the_planted_circuit(model):
     assert found.figure().data and evaluation.minimality == {}
 
 
+def test_trained_ioi_circuit_is_found_and_faithful():
+    """On the shipped trained:ioi (nothing planted) the evidence-based classification keeps
+    what it found before: name mover 1.3 (attending to S2), 0.1 and 1.1 as unclassified
+    members, and a faithful circuit (measured at 20 prompts: faithfulness 101.7%)."""
+    from interp.core.models import load
+
+    model = load("trained:ioi", device="cpu")
+    task = ioi_task(model, 20, seed=0)
+    found = discover_ioi_circuit(model, task, progress_desc=False)
+    assert found.circuit["name_mover"] == [[1, 3]]
+    assert found.evidence["1.3"]["attends_to"] == "S2"
+    assert {"0.1", "1.1"} <= {f"{h[0]}.{h[1]}" for h in found.circuit["unclassified"]}
+    evaluation = evaluate_circuit(model, task, found.circuit, desc=None)
+    assert 0.95 <= evaluation.faithfulness <= 1.1, evaluation.faithfulness
+
+
 def test_evaluation_as_in_the_paper(ioi_model):
     task = ioi_task(ioi_model, 12, seed=2)
     planted = record_of(ioi_model).reference["placement"]
