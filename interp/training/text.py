@@ -18,7 +18,10 @@ on a corpus (by default the WordNet 3.0 glosses, :mod:`interp.core.corpus`):
   share a context window and repeated words give induction heads something to copy; a share
   ``repeat_fraction`` of the rows is ``BOS``, a span of the stream, the same span again and
   then the text that follows the span (span lengths drawn between :data:`MIN_SPAN` and half
-  the row), the repeated text on which induction heads form (Olsson et al. 2022);
+  the row), the repeated text on which induction heads form (Olsson et al. 2022); a share
+  ``shuffle_fraction`` of those rows shuffles the span first (its tokens in a random order,
+  twice, then the text after the span), so that only copying, not word order, predicts the
+  second copy: the token-agnostic copying that Olsson et al.'s random-token probe measures;
 * **evaluation** — the held-out stream cut into fixed, non-overlapping windows; the loss is
   the mean next-token cross-entropy over every position, compared with a **unigram**
   baseline (token frequencies of the training stream, add-one smoothed) on the same targets.
@@ -209,9 +212,16 @@ class TextData:
         body = np.stack([s[i : i + n] for i in starts])  # n tokens: n-1 inputs + the last label
         repeat = rng.random(len(starts)) < self.recipe.repeat_fraction
         spans = rng.integers(MIN_SPAN, max(MIN_SPAN, n // 2) + 1, size=len(starts))
+        shuffled = np.zeros(len(starts), dtype=bool)
+        if self.recipe.shuffle_fraction > 0:  # drawn only then: other recipes' batches stay
+            shuffled = rng.random(len(starts)) < self.recipe.shuffle_fraction
         for row in np.flatnonzero(repeat):
             i, span = int(starts[row]), int(spans[row])
-            body[row] = np.concatenate([s[i : i + span], s[i : i + n - span]])
+            if shuffled[row]:
+                words = s[i : i + span][rng.permutation(span)]
+                body[row] = np.concatenate([words, words, s[i + span : i + n - span]])
+            else:
+                body[row] = np.concatenate([s[i : i + span], s[i : i + n - span]])
         tokens = torch.from_numpy(
             np.concatenate([np.full((len(starts), 1), self.bos), body[:, :-1]], 1)
         )
