@@ -206,7 +206,8 @@ CHILD = """
     def slow(done, total):
         if done == 3:
             pathlib.Path(marker).touch()
-        time.sleep(0.25)
+        # slow after the marker, so that a loaded machine's late SIGINT still lands mid-run
+        time.sleep(0.25 if done < 3 else 2.0)
 
     mine(model, corpus, k=4, window=16, batch_size=3, checkpoint_every=2,
          store=ResultsStore(root), show_progress=False, on_batch=slow)

@@ -149,7 +149,7 @@ def unigram_loss(counts: np.ndarray, targets: np.ndarray) -> float:
     (Laplace smoothing over the whole vocabulary) on ``targets``.
 
     >>> round(unigram_loss(np.array([3, 1]), np.array([0, 1])), 4)  # p = 4/6, 2/6
-    0.7520
+    0.752
     """
     probs = (counts + 1.0) / (counts.sum() + len(counts))
     return float(-np.log(probs[targets]).mean())

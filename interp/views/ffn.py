@@ -127,11 +127,14 @@ MEMORY_MODEL = "reference:recall"
 
 def neuron_start(model: TransformerBridge) -> NeuronStart:
     """Where the neuron browser starts: the first planted memory of a reference model, else
-    the neuron whose value vector is longest (it writes most); ``empty=True`` when all MLP
-    output weights are zero (e.g. ``reference:ioi``, whose mechanism is attention only).
+    the neuron whose value vector is longest (it writes most), among those that fire on the
+    mined text when the model has a mining job (so the browser opens on trigger examples);
+    ``empty=True`` when all MLP output weights are zero (e.g. ``reference:ioi``, whose
+    mechanism is attention only).
 
     Example::
 
+        >>> from interp.core.models import load
         >>> neuron_start(load("reference:ioi", device="cpu")).empty
         True
         >>> start = neuron_start(load("reference:recall", device="cpu"))
@@ -148,12 +151,40 @@ def neuron_start(model: TransformerBridge) -> NeuronStart:
         layer, neuron = int(m["layer"]), int(m["neuron"])
         why = f"planted memory {m['trigger']!r} -> {m['target']!r}"
         return NeuronStart(layer, neuron, why, float(norms[layer, neuron]))
-    best = int(norms.argmax())
-    layer, neuron = divmod(best, norms.shape[1])
-    norm = float(norms[layer, neuron])
-    if norm == 0.0:
+    if float(norms.max()) == 0.0:
         return NeuronStart(0, 0, "every MLP is zero", 0.0, empty=True, elsewhere=memory_neurons())
-    return NeuronStart(layer, neuron, f"largest value norm of all {norms.numel()} neurons", norm)
+    fired = _fired_on_mined_text(model, tuple(norms.shape))
+    if fired is not None and fired.any():  # open where the browser has examples to show
+        masked = norms.masked_fill(~torch.from_numpy(fired), -1.0)
+        layer, neuron = divmod(int(masked.argmax()), norms.shape[1])
+        why = f"largest value norm of the {int(fired.sum())} neurons that fire on the mined text"
+        return NeuronStart(layer, neuron, why, float(norms[layer, neuron]))
+    layer, neuron = divmod(int(norms.argmax()), norms.shape[1])
+    why = f"largest value norm of all {norms.numel()} neurons"
+    return NeuronStart(layer, neuron, why, float(norms[layer, neuron]))
+
+
+def _fired_on_mined_text(model: TransformerBridge, shape: tuple[int, ...]):
+    """bool ``[layer, d_mlp]``: neurons whose top mined trigger has a positive activation, in
+    the newest complete mining job of ``model`` (None: no job, or an unreadable store)."""
+    import numpy as np
+
+    from interp.core.errors import InterpError
+    from interp.methods import mining
+    from interp.results.store import ResultsStore
+
+    store = ResultsStore()
+    try:
+        job = mining.latest_job(store, model)
+        if job is None:
+            return None
+        mined = mining.load_job(store, job)
+    except (sqlite3.Error, InterpError):
+        return None
+    fired = np.zeros(shape, dtype=bool)
+    for i, layer in enumerate(mined.layers):
+        fired[layer] = mined.activation[i].max(-1) > 0
+    return fired
 
 
 def memory_neurons(name: str = MEMORY_MODEL) -> tuple[str, ...]:
