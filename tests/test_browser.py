@@ -387,6 +387,24 @@ def test_pages_prompt_head_click_and_bad_input(server, browser, tmp_path):
     _no_exception(driver)
     driver.save_screenshot(str(shots / "ffn_recall.png"))
 
+    # the trained language model (issue #14): the Words page draws its induction head forming
+    # over the shipped checkpoints, and the head browser ranks that head first by induction
+    from interp.core.trained import trained_dir
+
+    if (trained_dir("text") / "config.json").exists():
+        _choose(driver, "Model", "trained:text")
+        _navigate(driver, "Words")
+        _wait(
+            driver,
+            lambda d: any(
+                "trained:text (induction head from step" in t.text
+                for t in d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"] text')
+            ),
+            what="the induction-over-training figure of trained:text",
+        )
+        _no_exception(driver)
+        driver.save_screenshot(str(shots / "words_text.png"))
+
     for name in sorted(os.listdir(shots)):
         assert (shots / name).stat().st_size > 10_000, f"{name} looks blank"
     print(f"screenshots in {shots}")

@@ -183,3 +183,42 @@ def test_results_store_and_draw(recall_model, store):
         for name, value in result.arrays().items():
             assert np.array_equal(back.arrays()[name], value)
         assert result.figure().data
+
+
+def test_trained_text_words_match_float64():
+    """Issue #14's check on the model it is about: trained:text's neighbours (embedding and
+    the residual stream after its last block) and analogies are the float64 computation, the
+    analogies it is known for rank the expected word first, and a word its BPE does not have
+    fails with the pieces named."""
+    from interp.core.trained import trained_dir
+
+    if not (trained_dir("text") / "config.json").exists():
+        pytest.skip("trained:text is not shipped in this checkout (interp/core/trained/text)")
+    from interp.core.models import load
+
+    model = load("trained:text", device="cpu")
+    last = model.cfg.n_layers
+    for space, matrix in [("W_E", model.W_E.detach().double().numpy()), (last, None)]:
+        emb = vocab_at(model, last) if matrix is None else matrix
+        for word in ["red", "river", "bank"]:
+            wid = single_token_id(model, word)
+            result = neighbours(model, word, space=space, k=10)
+            ids, cos = numpy_top(emb, emb[wid], [wid, *special_ids(model)], 10)
+            assert result.token_ids.tolist() == ids.tolist(), (space, word)
+            assert np.allclose(result.cosines, cos[ids], atol=1e-4)
+    emb = model.W_E.detach().double().numpy()
+    # measured: both rank 1 (larger - large + small -> smaller; women - woman + man -> men)
+    for a, b, c, expected in [
+        ("larger", "large", "small", "smaller"),
+        ("women", "woman", "man", "men"),
+    ]:
+        result = analogy(model, a, b, c, expected=expected, k=5)
+        ia, ib, ic, ie = (single_token_id(model, w) for w in (a, b, c, expected))
+        ids, cos = numpy_top(
+            emb, emb[ia] - emb[ib] + emb[ic], sorted({ia, ib, ic, *special_ids(model)}), 5
+        )
+        assert result.tokens == [token_str(model, int(i)) for i in ids]
+        assert np.allclose(result.cosines, cos[ids], atol=1e-4)
+        assert result.expected_rank == 1 + int((cos > cos[ie]).sum()) == 1
+    with pytest.raises(TokenizationError, match=r"'xyzzyplugh'.*7 tokens"):
+        neighbours(model, "xyzzyplugh")

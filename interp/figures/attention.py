@@ -13,14 +13,17 @@ if TYPE_CHECKING:
     from interp.methods.attention import HeadScores, IOIAttention
 
 
-def grid_height(n_rows: int, base: int = 120, row: int = 36, most: int = 900) -> int:
+def grid_height(
+    n_rows: int, base: int = 120, row: int = 36, most: int = 900, least: int = 280
+) -> int:
     """Pixels for a heatmap of ``n_rows`` layers: ``row`` px a layer while that fits in
-    ``most``, then rows shrink (to 12 px) so 48 layers stay one screen.
+    ``most``, then rows shrink (to 12 px) so 48 layers stay one screen; never under ``least``,
+    so a 2-layer model's heatmap and colour bar stay readable.
 
-    >>> grid_height(12), grid_height(48)
-    (552, 900)
+    >>> grid_height(2), grid_height(12), grid_height(48)
+    (280, 552, 900)
     """
-    return int(min(base + row * n_rows, max(most, base + 12 * n_rows)))
+    return int(max(least, min(base + row * n_rows, max(most, base + 12 * n_rows))))
 
 
 def score_panels(scores: dict[str, np.ndarray], title: str) -> go.Figure:
