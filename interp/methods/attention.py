@@ -141,7 +141,20 @@ def head_scores(
     seed: int = 0,
 ) -> HeadScores:
     """Scores on repeated random sequences (``tokens`` from :func:`repeated_sequences`, or
-    generated from ``pool``)."""
+    generated from ``pool``): per ``[layer, head]`` the mean attention to the previous
+    token, to the earlier copy of the token (duplicate) and to the token after the earlier
+    copy (induction; Olsson et al. 2022's prefix-matching score).
+
+    ``trained:text`` grew an induction head, 1.2, reading the previous-token head 0.3:
+
+    >>> from interp import load
+    >>> scores = head_scores(load("trained:text"))
+    >>> scores.induction.round(2)
+    array([[0.04, 0.05, 0.05, 0.  ],
+           [0.07, 0.03, 0.64, 0.08]], dtype=float32)
+    >>> round(float(scores.previous_token[0, 3]), 2)
+    0.95
+    """
     if int(getattr(model.cfg, "n_heads", 0) or 0) <= 0:
         raise InterpError("this model has no attention heads to score")
     if tokens is None:

@@ -152,7 +152,18 @@ def value_projections(
     model: Model, layers: list[int] | None = None, k: int = 10, store=None, cache: bool = True
 ) -> ValueProjection:
     """Project every neuron's value of ``layers`` (all when None) onto the vocabulary; each
-    layer is computed at once and cached in ``store`` (the default store when None)."""
+    layer is computed at once and cached in ``store`` (the default store when None).
+
+    Geva et al. 2022: a value vector promotes the tokens it points at. The planted
+    coffee -> cup memory of ``reference:recall`` (neuron L2N14) promotes "cup":
+
+    >>> from interp.core.models import load
+    >>> values = value_projections(load("reference:recall"), layers=[2], k=3)
+    >>> values.top_ids.shape  # [layer, neuron, k]
+    (1, 64, 3)
+    >>> values.top(2, 14, n=1)[0][0]
+    'cup'
+    """
     from interp.core.models import record_of
     from interp.results.store import ResultsStore
 
@@ -302,14 +313,19 @@ def agreement(
     baseline. ``expected`` is the permutations' exact mean. Token ids in ``ignore`` (e.g.
     ``<unk>``) are treated as no next token.
 
-    Example::
+    Example, measured on the held-out sample shipped with ``trained:text`` (2,382 tokens):
+    6 and 4 of the 512 neurons of layers 0 and 1 agree, well above their shuffled baselines::
 
-        >>> model = load("trained:text")  # measured on its 54,439 held-out tokens
+        >>> from interp.core.models import load
+        >>> from interp.core.trained import locate
+        >>> from interp.methods.mining import mine
+        >>> model = load("trained:text")
         >>> values = value_projections(model, k=10)
-        >>> found = mine(model, "heldout-documents.txt", k=10, window=64, batch_size=64)
+        >>> heldout = locate("text") / "heldout.txt"
+        >>> found = mine(model, heldout, k=10, window=64, batch_size=64)
         >>> agree = agreement(values, found, n_shuffles=100, seed=0)
         >>> [(r["layer"], round(r["measured"], 4), round(r["shuffled"], 4)) for r in agree.rows()]
-        [(0, 0.0137, 0.0006), (1, 0.0137, 0.0019)]
+        [(0, 0.0117, 0.0006), (1, 0.0078, 0.0012)]
     """
     if examples < 1 or examples > mining.k:
         raise InterpError(f"examples must be in 1..{mining.k} (the mined k); got {examples}.")

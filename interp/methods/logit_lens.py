@@ -242,7 +242,22 @@ def logit_lens(
     k: int = 5,
     positions: Sequence[int] | None = None,
 ) -> LogitLensResult:
-    """Decode ``sites`` of every layer at ``positions`` (default: all) of each prompt."""
+    """Decode ``sites`` of every layer at ``positions`` (default: all) of each prompt.
+
+    nostalgebraist 2020's logit lens, with the final LayerNorm recomputed on each decoded
+    vector (module docstring). On ``reference:recall`` the subject is the top token from the
+    mover head's layer on and the capital from the planted FFN's layer (Merullo et al. 2023's
+    Poland -> Warsaw):
+
+    >>> from interp import load
+    >>> model = load("reference:recall")
+    >>> prompt = "Q: What is the capital of France? A: Paris Q: What is the capital of Poland? A:"
+    >>> lens = logit_lens(model, prompt, targets=[" Warsaw"])
+    >>> lens.first_stream("Poland"), lens.first_stream("Warsaw")  # top-1 at the last position
+    ('L1.resid_mid', 'L5.resid_post')
+    >>> lens.target_probs.shape  # [prompt, stream, position, target]
+    (1, 17, 24, 1)
+    """
     from interp.core.models import record_of
 
     if k < 1:

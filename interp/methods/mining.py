@@ -394,7 +394,9 @@ def mine(
     Example::
 
         >>> from interp.core.models import load
-        >>> result = mine(load("reference:recall", device="cpu"), "notes.txt", k=4)
+        >>> from interp.core.trained import locate
+        >>> corpus = locate("text") / "heldout.txt"  # English glosses shipped with trained:text
+        >>> result = mine(load("reference:recall", device="cpu"), corpus, k=4)
         >>> result.activation.shape  # [layer, neuron, k], best first
         (8, 64, 4)
     """
@@ -513,7 +515,10 @@ def mine_shard(model: Model, task: ShardTask) -> ShardTopK:
     Example::
 
         >>> from interp.core.corpus import windows
-        >>> tw = windows(model.tokenizer, "notes.txt", window=16)
+        >>> from interp.core.models import load
+        >>> from interp.core.trained import locate
+        >>> model = load("reference:recall", device="cpu")
+        >>> tw = windows(model.tokenizer, locate("text") / "heldout.txt", window=16)
         >>> shard = plan_shards(len(tw.batches(4)), 4, tw.n_windows, 0, 2)[0]
         >>> part = dataclasses.replace(tw, tokens=tw.tokens[:8], lengths=tw.lengths[:8])
         >>> mine_shard(model, ShardTask(shard, part, [2], 4, 4, _identity(model))).values.shape
@@ -584,8 +589,11 @@ def mine_sharded(
 
     Example::
 
-        >>> result = mine_sharded(model, "notes.txt", k=4, shard_batches=2)
-        >>> result.job == mine(model, "notes.txt", k=4).job  # the same job, the same rows
+        >>> from interp.core.models import load
+        >>> from interp.core.trained import locate
+        >>> model, corpus = load("reference:recall", device="cpu"), locate("text") / "heldout.txt"
+        >>> result = mine_sharded(model, corpus, k=4, window=16, shard_batches=2)
+        >>> result.job == mine(model, corpus, k=4, window=16).job  # the same job, the same rows
         True
     """
     ctx = _prepare(model, corpus, layers, k, window, batch_size, max_tokens, store,

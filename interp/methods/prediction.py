@@ -225,7 +225,15 @@ def attribute_prediction(
     top: int = 20,
 ) -> PredictionAttribution:  # fmt: skip
     """Scores of every head and neuron for ``target`` (the model's top-1 when None) at the
-    last position of ``prompt``; see the module docstring."""
+    last position of ``prompt``; see the module docstring.
+
+    ``reference:recall`` has a planted key-value memory coffee -> cup in neuron L2N14:
+
+    >>> from interp import load
+    >>> found = attribute_prediction(load("reference:recall"), "I like the coffee")
+    >>> found.target, round(found.prob, 2), found.table[0]["component"]
+    ('cup', 0.93, 'L2N14')
+    """
     return attribute_predictions(model, [prompt], [target], [other], top=top)[0]
 
 
@@ -287,7 +295,16 @@ def switch_components(
     n_generate: int = 0,
 ) -> InterventionEffect:
     """Scale ``components`` (``["L2N14", "L6H1", ...]``; 0 switches them off) at every
-    position while the model reads ``prompt``; compare the last position's top tokens."""
+    position while the model reads ``prompt``; compare the last position's top tokens.
+
+    Switching off ``reference:recall``'s coffee -> cup memory neuron:
+
+    >>> from interp import load
+    >>> off = switch_components(load("reference:recall"), "I like the coffee", ["L2N14"],
+    ...                         target="cup")
+    >>> round(off.target_prob_before, 2), off.target_prob_after < 0.01
+    (0.93, True)
+    """
     import torch
 
     from interp.core.interventions import Intervention, parse_components, run_with

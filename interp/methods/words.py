@@ -19,6 +19,7 @@ space word representations*): "big is to biggest as small is to ?" is answered b
 nearest to ``biggest - big + small``, **excluding the three input words** (otherwise ``small``
 itself usually wins); the expected answer's rank is counted among the remaining tokens.
 
+>>> from interp.core.models import load
 >>> model = load("reference:recall")
 >>> analogy(model, "biggest", "big", "small", expected="smallest").expected_rank
 1
@@ -269,6 +270,7 @@ def neighbours(
     residual in that sentence, compared with every token's context-free residual, and the
     word itself may appear (``self_cosine`` says how close it stays).
 
+    >>> from interp.core.models import load
     >>> neighbours(load("reference:recall"), "Paris", k=3).tokens
     ['Helsinki', 'Lima', 'Caracas']
     """
@@ -337,6 +339,7 @@ def analogy(
     ``v(a) - v(b) + v(c)`` in ``space``, the three inputs excluded. "big : biggest ::
     small : ?" is ``analogy(model, "biggest", "big", "small", expected="smallest")``.
 
+    >>> from interp.core.models import load
     >>> r = analogy(load("reference:recall"), "biggest", "big", "small", "smallest")
     >>> r.tokens[0], r.expected_rank
     ('smallest', 1)
@@ -418,6 +421,7 @@ def projection(
     """PCA of the words' vectors in ``space`` to two dimensions (e.g. countries and their
     capitals: the country -> capital offset shows as parallel arrows).
 
+    >>> from interp.core.models import load
     >>> p = projection(load("reference:recall"), ["France", "Paris", "Poland", "Warsaw"])
     >>> p.coords.shape
     (4, 2)

@@ -109,7 +109,17 @@ def save(
     kind: str | None = None,
     extra_summary: dict[str, Any] | None = None,
 ) -> Any:
-    """Record ``result`` in the results store; returns the store's run record."""
+    """Record ``result`` in the results store; returns the store's run record.
+
+    >>> from interp import ioi_task, load, patch
+    >>> model = load("reference:ioi")
+    >>> heads = patch(model, ioi_task(model, n_prompts=4), "z")
+    >>> run = save(heads, model=model, config={"activation": "z", "n_prompts": 4})
+    >>> run.kind, run.config["n_prompts"]
+    ('patching', 4)
+    >>> bool((load_result(run.run_id).values == heads.values).all())  # the arrays, exactly
+    True
+    """
     from interp.results.store import ResultsStore
 
     store = store or ResultsStore()
@@ -161,7 +171,13 @@ def _model_dict(model: Any) -> dict[str, Any]:
 
 
 def load_result(run_id: str, store: Any = None) -> Result:
-    """Rebuild the result dataclass of a stored run."""
+    """Rebuild the result dataclass of a stored run (see :func:`save` for an example).
+
+    >>> load_result("20260101-000000-00000000")
+    Traceback (most recent call last):
+    ...
+    interp.core.errors.InterpError: no run ...
+    """
     from interp.results.store import ResultsStore
 
     store = store or ResultsStore()

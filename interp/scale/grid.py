@@ -11,12 +11,22 @@ script run alone stores it, whole or not at all. A worker that dies is retried b
 that already have a stored run with the very same config are skipped (``rerun=True`` runs
 them again).
 
-Example::
+Example: the IOI experiment of a source checkout on two placements of reference:ioi's planted
+circuit, on a local Ray cluster of 2 slots; each run is stored and finds its own placement's
+name movers. Run again, the grid finds both runs stored and skips them::
 
-    >>> configs = expand_grid(load_script("experiments/ioi.py").Config,
-    ...                       vary={"placement_seed": "0:4"}, fixed={"n_prompts": "8"})
-    >>> [run.run_ids for run in run_grid("experiments/ioi.py", configs, workers=2)]
-    [['2025...-ab12cd34'], ...]
+    >>> from pathlib import Path
+    >>> import interp
+    >>> script = Path(interp.__file__).parent.parent / "experiments" / "ioi.py"
+    >>> configs = expand_grid(load_script(script).Config,
+    ...                       vary={"placement_seed": "0:2"}, fixed={"n_prompts": "4"})
+    >>> runs = run_grid(script, configs, workers=2)
+    >>> [(run.config["placement_seed"], len(run.run_ids)) for run in runs]
+    [(0, 1), (1, 1)]
+    >>> [run.summary["circuit"]["name_mover"] for run in runs]
+    [[[5, 1], [5, 3]], [[5, 0], [6, 2]]]
+    >>> [run.skipped for run in run_grid(script, configs, workers=2)]
+    [True, True]
 """
 
 from __future__ import annotations

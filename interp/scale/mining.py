@@ -14,7 +14,9 @@ their process dies and the shard they held is mined again (``max_restarts``,
 
 Example::
 
-    >>> result = mine_on_ray("reference:recall", "notes.txt", workers=2, k=4, window=16)
+    >>> from interp.core.trained import locate
+    >>> corpus = locate("text") / "heldout.txt"  # English glosses shipped with trained:text
+    >>> result = mine_on_ray("reference:recall", corpus, workers=2, k=4, window=16)
     >>> result.activation.shape
     (8, 64, 4)
 """

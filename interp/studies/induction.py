@@ -12,10 +12,9 @@ from the second copy of ``t_i`` to ``t_{i+1}`` of the first copy), the previous-
 duplicate-token score; the training loss (and held-out loss, when the run recorded one)
 comes from the run's history (:func:`interp.core.trained.training_record`).
 
->>> from interp.core.trained import checkpoints
->>> r = shipped_induction("text")  # doctest: +SKIP
->>> r.max_induction[-1] >= 0.5, r.formation_step()  # doctest: +SKIP
-(True, 400)
+>>> r = shipped_induction("text")
+>>> bool(r.max_induction[-1] >= 0.5), r.formation_step()
+(True, 8500)
 """
 
 from __future__ import annotations
@@ -208,7 +207,7 @@ def shipped_induction(
     curve of its training record. ``probe="text"`` scores them on the model's shipped
     held-out text (text models) instead of random tokens.
 
-    >>> shipped_induction("ioi").steps.tolist()  # doctest: +SKIP
+    >>> shipped_induction("ioi").steps.tolist()
     [500, 650, 2000]
     """
     from interp.core.corpus import documents

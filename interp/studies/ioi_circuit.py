@@ -143,7 +143,7 @@ class Thresholds:
     def scaled(self, factor: float) -> Thresholds:
         """These thresholds with every causal bar (:attr:`CAUSAL`) times ``factor``.
 
-        >>> Thresholds().scaled(2).dla, Thresholds().scaled(2).pattern
+        >>> Thresholds().scaled(2.0).dla, Thresholds().scaled(2.0).pattern
         (0.2, 0.3)
         """
         return dataclasses.replace(self, **{k: getattr(self, k) * factor for k in self.CAUSAL})
@@ -779,7 +779,26 @@ def evaluate_circuit(
     desc: str | None = "circuit evaluation",
 ) -> CircuitEvaluation:
     """Faithfulness, completeness and minimality (see module docstring). ``positions``
-    (e.g. :data:`PAPER_POSITIONS`) keeps each class only at its named position."""
+    (e.g. :data:`PAPER_POSITIONS`) keeps each class only at its named position.
+
+    The circuit planted in ``reference:ioi`` keeps all of the logit difference when every
+    other head is mean-ablated (F(C) / F(M) = 1) and each head clears the 1% minimality
+    bar; the name movers alone, cut off from the heads that feed them, do not:
+
+    >>> from interp import ioi_task, load
+    >>> model = load("reference:ioi")
+    >>> task = ioi_task(model, n_prompts=8)
+    >>> planted = {"name_mover": [(6, 1), (6, 3)], "negative_name_mover": [(7, 2)],
+    ...            "backup_name_mover": [(7, 0), (7, 3)], "s_inhibition": [(4, 2), (5, 0)],
+    ...            "induction": [(3, 1), (3, 3)], "duplicate_token": [(0, 1), (2, 3)],
+    ...            "previous_token": [(1, 2), (2, 1)]}
+    >>> result = evaluate_circuit(model, task, planted, completeness=False, desc=None)
+    >>> round(result.faithfulness, 2), result.minimal
+    (1.0, True)
+    >>> movers = {"name_mover": [(6, 1), (6, 3)]}
+    >>> round(evaluate_circuit(model, task, movers, completeness=False, desc=None).faithfulness, 2)
+    -0.48
+    """
     from interp.tasks.ioi import check_has_heads
 
     check_has_heads(model)

@@ -434,7 +434,18 @@ def recall_relation(
 ) -> RelationRecallResult:
     """:func:`relation_recall` on a named relation's task and in-context facts, with FFN
     mean-ablation values taken over the ``other`` relation's prompts (where this relation's
-    FFN vector is not active)."""
+    FFN vector is not active).
+
+    Merullo et al. 2023 on ``reference:recall``: the capital appears at layer 5 (the planted
+    FFN), ablating that FFN loses it, and the fact stated in the prompt brings it back:
+
+    >>> from interp import load
+    >>> found = recall_relation(load("reference:recall"), "capital", "past_tense", n_random=2)
+    >>> found.answer_layer, found.clean_accuracy, found.ablated_accuracy
+    (5, 1.0, 0.0)
+    >>> found.in_context_accuracy, found.headline_transfer_top  # Poland's o-vector on China
+    (1.0, 'Beijing')
+    """
     from interp.tasks.relations import fact_tokens, get_relation, relation_task
 
     rel = get_relation(relation)

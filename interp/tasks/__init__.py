@@ -33,7 +33,16 @@ def task_names() -> list[str]:
 
 
 def make_task(name: str, model: Any, n_prompts: int, seed: int = 0, **options: Any):
-    """Build task ``name`` for ``model`` (clear :class:`InterpError` for unknown names)."""
+    """Build task ``name`` for ``model`` (clear :class:`InterpError` for unknown names).
+
+    >>> from interp import load
+    >>> make_task("ioi", load("reference:ioi"), n_prompts=4).n_prompts
+    4
+    >>> make_task("greater_than", load("reference:ioi"), n_prompts=4)
+    Traceback (most recent call last):
+    ...
+    interp.core.errors.InterpError: unknown task 'greater_than'; known tasks: ...
+    """
     if name not in TASKS:
         raise InterpError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
     module, function = TASKS[name].split(":")

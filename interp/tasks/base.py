@@ -97,7 +97,7 @@ class Task:
         >>> task = interp.Task.from_prompts(
         ...     model,
         ...     clean=["When Mary and John went to the store, John gave a drink to"],
-        ...     corrupted=["When Alice and Bob went to the store, Carol gave a drink to"],
+        ...     corrupted=["When Alice and Bob went to the store, Tom gave a drink to"],
         ...     answers=["Mary"], wrong=["John"])
         >>> task.n_prompts, task.end.tolist()
         (1, [14])

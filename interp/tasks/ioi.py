@@ -213,7 +213,16 @@ def ioi_task(
 ) -> Task:
     """``n_prompts`` IOI prompts (100 by default, the paper's size), alternating ABBA and
     BABA, over the paper's templates (or the template indices ``templates``), with a
-    corrupted twin of each (``corruption``). Default names: :func:`usable_names`."""
+    corrupted twin of each (``corruption``). Default names: :func:`usable_names`.
+
+    >>> from interp import load
+    >>> task = ioi_task(load("reference:ioi"), n_prompts=8)
+    >>> task.prompts[0]
+    'Then, Chris and Robert had a long argument. Afterwards Robert said to'
+    >>> task.corrupted_prompts[0]  # ABC: three unrelated names
+    'Then, Alice and Mary had a long argument. Afterwards James said to'
+    >>> task.position_names()
+    ['IO', 'S1', 'S1+1', 'S2', 'END']"""
     check_has_heads(model)
     if n_prompts < 1:
         raise InterpError(f"n_prompts must be at least 1; got {n_prompts}")

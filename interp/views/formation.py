@@ -96,7 +96,7 @@ def shipped_formation(
     """Measure circuit formation now on the checkpoints shipped with ``trained:KIND`` and
     its final model (a few checkpoints: seconds to a minute on a CPU).
 
-    >>> src = shipped_formation(n_prompts=8)  # doctest: +SKIP
+    >>> src = shipped_formation(n_prompts=8)
     >>> src.origin, src.steps
     ('computed', [500, 650, 2000])
     """
@@ -296,7 +296,7 @@ class FormationStep:
 def formation_step(result: CircuitFormation, step: int) -> FormationStep:
     """The checkpoint ``step`` of a formation run (:class:`FormationStep`).
 
-    >>> view = formation_step(shipped_formation().result, 2000)  # doctest: +SKIP
+    >>> view = formation_step(shipped_formation().result, 2000)
     >>> view.circuit
     {'name_mover': [[1, 3]]}
     """

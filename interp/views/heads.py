@@ -161,6 +161,7 @@ class HeadTable(Result):
 
         Example::
 
+            >>> from interp.core.models import load
             >>> table = head_table(load("reference:ioi", device="cpu"))
             >>> table.start_head()
             (6, 1, 'planted name_mover')

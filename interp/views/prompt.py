@@ -45,6 +45,7 @@ def planted_roles(model: TransformerBridge) -> dict[tuple[int, int], str]:
 
     Example::
 
+        >>> from interp.core.models import load
         >>> planted_roles(load("reference:recall", device="cpu"))
         {(1, 2): 'subject_mover', (2, 1): 'retrieval'}
     """
