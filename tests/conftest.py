@@ -39,6 +39,18 @@ def recall_model():
     return load("reference:recall", device=DEVICE)
 
 
+@pytest.fixture(scope="session")
+def text_model():
+    """The shipped trained:text (on the CPU: its tests compare with numpy); skipped in a
+    checkout without its weights."""
+    from interp.core.models import load
+    from interp.core.trained import trained_dir
+
+    if not (trained_dir("text") / "config.json").exists():
+        pytest.skip("trained:text is not shipped in this checkout (interp/core/trained/text)")
+    return load("trained:text", device="cpu")
+
+
 @pytest.fixture()
 def store(tmp_path):
     from interp.results.store import ResultsStore

@@ -388,7 +388,7 @@ def test_pages_prompt_head_click_and_bad_input(server, browser, tmp_path):
     driver.save_screenshot(str(shots / "ffn_recall.png"))
 
     # the trained language model (issue #14): the Words page draws its induction head forming
-    # over the shipped checkpoints, and the head browser ranks that head first by induction
+    # over the shipped checkpoints
     from interp.core.trained import trained_dir
 
     if (trained_dir("text") / "config.json").exists():

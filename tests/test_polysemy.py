@@ -13,16 +13,6 @@ from interp.methods.words import context_vectors
 from interp.tasks.senses import HOMONYM, POLYSEME, SENSE_SETS, SenseSet, sense_set
 
 
-@pytest.fixture(scope="module")
-def text_model():
-    from interp.core.models import load
-    from interp.core.trained import trained_dir
-
-    if not (trained_dir("text") / "config.json").exists():
-        pytest.skip("trained:text is not shipped in this checkout (interp/core/trained/text)")
-    return load("trained:text", device="cpu")
-
-
 def test_the_shipped_sense_sets_are_well_formed():
     kinds = [s.kind for s in SENSE_SETS]
     assert kinds.count(HOMONYM) >= 6 and kinds.count(POLYSEME) >= 6

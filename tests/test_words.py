@@ -115,8 +115,8 @@ def test_residual_vectors_are_the_residual_stream(recall_model):
     assert in_context.token_ids.tolist() == ids.tolist()
 
 
-def vocab_at(model, layer: int) -> np.ndarray:
-    return vocabulary_vectors(model, layer).double().cpu().numpy()
+def vocab_at(model, space: int | str) -> np.ndarray:
+    return vocabulary_vectors(model, space).double().cpu().numpy()
 
 
 def test_words_that_are_not_one_token_fail_clearly(recall_model):
@@ -134,15 +134,9 @@ def test_words_that_are_not_one_token_fail_clearly(recall_model):
         neighbours(recall_model, "Paris", space=0, context="Q: What is the capital of Poland? A:")
 
 
-def test_a_split_word_names_its_pieces():
+def test_a_split_word_names_its_pieces(text_model):
     """A BPE model splits rare words: the error shows the pieces."""
-    from interp.core.trained import trained_dir
-
-    if not (trained_dir("text") / "config.json").exists():
-        pytest.skip("trained:text is not shipped in this checkout (interp/core/trained/text)")
-    from interp.core.models import load
-
-    model = load("trained:text", device="cpu")
+    model = text_model
     pieces = model.tokenizer.tokenize(" antidisestablishmentarianism")
     assert len(pieces) > 1
     with pytest.raises(TokenizationError, match=r"is \d+ tokens \['Ġ"):
@@ -185,28 +179,21 @@ def test_results_store_and_draw(recall_model, store):
         assert result.figure().data
 
 
-def test_trained_text_words_match_float64():
+def test_trained_text_words_match_float64(text_model):
     """Issue #14's check on the model it is about: trained:text's neighbours (embedding and
     the residual stream after its last block) and analogies are the float64 computation, the
     analogies it is known for rank the expected word first, and a word its BPE does not have
     fails with the pieces named."""
-    from interp.core.trained import trained_dir
-
-    if not (trained_dir("text") / "config.json").exists():
-        pytest.skip("trained:text is not shipped in this checkout (interp/core/trained/text)")
-    from interp.core.models import load
-
-    model = load("trained:text", device="cpu")
-    last = model.cfg.n_layers
-    for space, matrix in [("W_E", model.W_E.detach().double().numpy()), (last, None)]:
-        emb = vocab_at(model, last) if matrix is None else matrix
+    model = text_model
+    for space in ["W_E", model.cfg.n_layers]:
+        emb = vocab_at(model, space)
         for word in ["red", "river", "bank"]:
             wid = single_token_id(model, word)
             result = neighbours(model, word, space=space, k=10)
             ids, cos = numpy_top(emb, emb[wid], [wid, *special_ids(model)], 10)
             assert result.token_ids.tolist() == ids.tolist(), (space, word)
             assert np.allclose(result.cosines, cos[ids], atol=1e-4)
-    emb = model.W_E.detach().double().numpy()
+    emb = vocab_at(model, "W_E")
     # measured: both rank 1 (larger - large + small -> smaller; women - woman + man -> men)
     for a, b, c, expected in [
         ("larger", "large", "small", "smaller"),

@@ -222,7 +222,8 @@ def ioi_task(
     >>> task.corrupted_prompts[0]  # ABC: three unrelated names
     'Then, Alice and Mary had a long argument. Afterwards James said to'
     >>> task.position_names()
-    ['IO', 'S1', 'S1+1', 'S2', 'END']"""
+    ['IO', 'S1', 'S1+1', 'S2', 'END']
+    """
     check_has_heads(model)
     if n_prompts < 1:
         raise InterpError(f"n_prompts must be at least 1; got {n_prompts}")
